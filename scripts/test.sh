@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Install (idempotent) and run the checks: ruff, mypy, then the test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+echo "[test] ruff"; .venv/bin/ruff check src tests benchmarks
+echo "[test] mypy"; .venv/bin/mypy
+echo "[test] pytest"; .venv/bin/python -m pytest -q "$@"

@@ -1,0 +1,1 @@
+"""Thin Typer commands over parley's Python API: one module per command group."""

@@ -1,0 +1,46 @@
+"""The ``parley`` console script: registers each command group's Typer app."""
+
+from __future__ import annotations
+
+import typer
+
+from parley import __version__
+from parley.cli import config_cmd
+from parley.log import configure_logging
+
+app = typer.Typer(
+    name="parley",
+    help="Train and evaluate language models that work in teams.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"parley {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+    log_json: bool = typer.Option(False, "--log-json", help="Emit logs as JSON lines on stderr."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show version."),
+) -> None:
+    """parley: multi-agent debate, verifiable rewards, and per-role RL training."""
+    configure_logging(log_level, json_format=log_json)
+
+
+# Command groups. Each lives in its own module under parley.cli; add one line per group here.
+app.add_typer(config_cmd.app, name="config")
+
+
+def main() -> None:
+    """Entry point of the ``parley`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

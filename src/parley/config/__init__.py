@@ -1,0 +1,28 @@
+"""Configuration: pydantic models per component, YAML loading, ``--set`` overrides, config hash."""
+
+from parley.config.errors import ConfigError
+from parley.config.loading import apply_overrides, config_hash, load_config, parse_overrides
+from parley.config.models import (
+    DatasetConfig,
+    GenerationConfig,
+    LoggingConfig,
+    ModelConfig,
+    OutputConfig,
+    ParleyConfig,
+    ProtocolConfig,
+)
+
+__all__ = [
+    "ConfigError",
+    "DatasetConfig",
+    "GenerationConfig",
+    "LoggingConfig",
+    "ModelConfig",
+    "OutputConfig",
+    "ParleyConfig",
+    "ProtocolConfig",
+    "apply_overrides",
+    "config_hash",
+    "load_config",
+    "parse_overrides",
+]
