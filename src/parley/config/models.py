@@ -65,7 +65,9 @@ class ProtocolConfig(StrictModel):
         default=2, ge=1, description="svj: stop when the solver's answer did not change this many rounds."
     )
     num_agents: int = Field(default=3, ge=2, le=16, description="mad: number of debating agents.")
-    use_judge: bool = Field(default=True, description="svj always ends with a judge; mad uses one if set.")
+    use_judge: bool | None = Field(
+        default=None, description="End with a judge turn. Default: yes for svj, no for mad (majority vote)."
+    )
     num_samples: int = Field(default=5, ge=1, le=256, description="self_consistency: k samples.")
     prompts_dir: Path | None = Field(
         default=None, description="Directory with template files overriding the packaged prompts."

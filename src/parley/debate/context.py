@@ -1,0 +1,147 @@
+"""The state one protocol run works through: agents, sampling, the turn list, interventions.
+
+Protocols never call models directly: they call :meth:`DebateContext.call`, which derives a per-turn
+seed (so a resumed or re-rolled debate is reproducible), applies an optional *intervention* (used by
+the trainer for counterfactual rollouts: replace a role's turn by a null contribution or an alternative
+sample), records a typed :class:`Turn`, and turns backend failures into :class:`AgentError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+
+from parley.data.problem import Problem
+from parley.debate.prompts import PromptSet
+from parley.debate.types import ParsedTurn, Turn
+from parley.llm.base import ChatModel
+from parley.llm.errors import LLMError
+from parley.llm.types import Completion, Message, SamplingParams
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A model playing a role, and the id of the policy that produced its turns."""
+
+    model: ChatModel
+    policy_id: str
+
+
+class AgentPool:
+    """Role -> :class:`Agent`. Roles without an entry use ``default``."""
+
+    def __init__(self, default: Agent, by_role: dict[str, Agent] | None = None) -> None:
+        self.default = default
+        self.by_role = dict(by_role or {})
+
+    def for_role(self, role: str) -> Agent:
+        return self.by_role.get(role, self.default)
+
+    def models(self) -> list[ChatModel]:
+        """Distinct models in the pool (for closing them)."""
+        seen: dict[int, ChatModel] = {}
+        for agent in [self.default, *self.by_role.values()]:
+            seen[id(agent.model)] = agent.model
+        return list(seen.values())
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    """What an intervention sees before a turn is sampled."""
+
+    index: int
+    role: str
+    agent_id: str
+    round: int
+    messages: tuple[Message, ...]
+    params: SamplingParams
+
+
+Intervention = Callable[[TurnRequest], Awaitable[Completion | None]]
+"""Return a :class:`Completion` to use instead of sampling the turn, or ``None`` to sample normally."""
+
+
+class AgentError(RuntimeError):
+    """A model call failed; the turn is recorded with the error and the debate ends with ``error``."""
+
+
+def derive_seed(base_seed: int, *parts: object) -> int:
+    """A 31-bit seed from a base seed and a key (problem id, sample, turn index...)."""
+    digest = hashlib.sha256(repr((base_seed, *parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+class DebateContext:
+    """Mutable state of one protocol run (one problem, one sample)."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        *,
+        agents: AgentPool,
+        prompts: PromptSet,
+        sampling: SamplingParams,
+        sample_index: int = 0,
+        base_seed: int = 0,
+        intervention: Intervention | None = None,
+    ) -> None:
+        self.problem = problem
+        self.agents = agents
+        self.prompts = prompts
+        self.sampling = sampling
+        self.sample_index = sample_index
+        self.base_seed = base_seed
+        self.intervention = intervention
+        self.turns: list[Turn] = []
+
+    def messages(self, system_template: str, user_template: str, **values: object) -> list[Message]:
+        """Render a (system, user) message pair from two templates."""
+        return [
+            {"role": "system", "content": self.prompts.render(system_template, **values)},
+            {"role": "user", "content": self.prompts.render(user_template, **values)},
+        ]
+
+    async def call(
+        self,
+        role: str,
+        messages: Sequence[Message],
+        parser: Callable[[str], ParsedTurn],
+        *,
+        round_index: int,
+        agent_id: str | None = None,
+    ) -> Turn:
+        """Sample one turn for ``role`` and record it. Raises :class:`AgentError` on backend failure."""
+        agent = self.agents.for_role(role)
+        index = len(self.turns)
+        params = replace(self.sampling, seed=derive_seed(
+            self.base_seed, self.problem.id, self.sample_index, index))
+        request = TurnRequest(index, role, agent_id or role, round_index, tuple(messages), params)
+        started = time.time()
+        t0 = time.perf_counter()
+        try:
+            completion = await self.intervention(request) if self.intervention else None
+            if completion is None:
+                completion = await agent.model.complete(list(messages), params)
+        except LLMError as exc:
+            turn = Turn(
+                index=index, role=role, agent_id=request.agent_id, policy_id=agent.policy_id,
+                round=round_index, context=list(messages), started_at=started,
+                duration_s=time.perf_counter() - t0, finish_reason="error",
+                parsed=ParsedTurn(ok=False, error="model call failed"),
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            self.turns.append(turn)
+            raise AgentError(turn.error or "model call failed") from exc
+        turn = Turn(
+            index=index, role=role, agent_id=request.agent_id, policy_id=agent.policy_id,
+            round=round_index, context=list(messages), context_token_ids=completion.prompt_token_ids,
+            text=completion.text, token_ids=completion.token_ids, logprobs=completion.logprobs,
+            parsed=parser(completion.text), finish_reason=completion.finish_reason,
+            prompt_tokens=completion.usage.prompt_tokens,
+            completion_tokens=completion.usage.completion_tokens, cost_usd=completion.usage.cost_usd,
+            started_at=started, duration_s=time.perf_counter() - t0,
+        )
+        self.turns.append(turn)
+        return turn
