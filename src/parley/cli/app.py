@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from parley import __version__
-from parley.cli import config_cmd
+from parley.cli import config_cmd, generate
 from parley.log import configure_logging
 
 app = typer.Typer(
@@ -35,6 +35,7 @@ def _root(
 
 # Command groups. Each lives in its own module under parley.cli; add one line per group here.
 app.add_typer(config_cmd.app, name="config")
+app.command("generate")(generate.generate_cmd)
 
 
 def main() -> None:

@@ -1,0 +1,76 @@
+"""``parley generate CONFIG``: run a protocol over a dataset into a trajectory store (resumable)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from parley.cli.common import SetOption, console, fail, load_or_fail
+
+
+def _status_line(stats: Any) -> str:
+    elapsed = max(stats.elapsed_s, 1e-9)
+    cost = "unknown" if stats.cost_usd is None else f"${stats.cost_usd:.4f}"
+    acc = "" if stats.accuracy is None else f" acc {stats.accuracy:.1%}"
+    return (f"{stats.completed / elapsed * 3600:,.0f} prob/h · {stats.completion_tokens / elapsed:,.0f} tok/s · "
+            f"{stats.prompt_tokens + stats.completion_tokens:,} tok · cost {cost}{acc}")
+
+
+def render_summary(summary: dict[str, Any]) -> Table:
+    """The final summary as a rich table."""
+    table = Table(title="generation summary", show_header=False)
+    for key in ("run_id", "config_hash", "total", "already_done", "completed", "turns", "accuracy",
+                "scored", "prompt_tokens", "completion_tokens", "cost_usd", "wall_s", "problems_per_hour",
+                "completion_tokens_per_s", "terminations", "errors", "skipped_lines"):
+        value = summary.get(key)
+        if key == "accuracy" and value is not None:
+            value = f"{value:.3f} ({summary['scored']} scored)"
+        elif key == "cost_usd" and value is None:
+            value = "unknown (a model without a known price)"
+        elif key == "accuracy" and value is None:
+            value = "n/a (no verifier for this domain)"
+        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+    return table
+
+
+def generate_cmd(
+    config: Path = typer.Argument(None, help="YAML config (defaults apply when omitted)."),
+    overrides: list[str] = SetOption,
+    skip_bad_lines: bool = typer.Option(False, "--skip-bad-lines", help="Skip malformed dataset lines."),
+    no_score: bool = typer.Option(False, "--no-score", help="Do not score final answers."),
+) -> None:
+    """Run ``protocol.name`` over ``dataset.name`` into ``output.dir``.
+
+    Rerunning the same command after an interruption resumes: every (problem, sample) ends up in the
+    store exactly once. Example:
+
+        parley generate --set dataset.name=reasoning_gym:basic_arithmetic --set dataset.limit=20
+    """
+    from parley.data import DatasetError
+    from parley.generation import run_generation
+    from parley.llm.errors import LLMError
+    from parley.store.errors import StoreError
+
+    cfg = load_or_fail(config, overrides)
+    if skip_bad_lines:
+        cfg.dataset.skip_bad_lines = True
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TextColumn("{task.fields[status]}"), console=console)
+    task_id = progress.add_task(f"{cfg.protocol.name} on {cfg.dataset.name}", total=None, status="")
+
+    def on_progress(stats: Any, _transcript: Any) -> None:
+        progress.update(task_id, total=stats.total, completed=stats.already_done + stats.completed,
+                        status=_status_line(stats))
+
+    try:
+        with progress:
+            result = run_generation(cfg, progress=on_progress, score=not no_score)
+    except (DatasetError, StoreError, LLMError, FileNotFoundError, ValueError) as exc:
+        fail(f"{type(exc).__name__}: {exc}")
+    console.print(render_summary(result.summary))
+    console.print(f"store: {result.output_dir}  (view: parley trajectories show {result.output_dir})")

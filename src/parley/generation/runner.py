@@ -1,0 +1,151 @@
+"""Batch generation: run a protocol over a dataset with bounded concurrency, persist, resume.
+
+``generate`` drives ``concurrency`` worker coroutines over the pending (problem, sample) keys; model
+backends provide the parallelism (async HTTP for remote models, micro-batched forward passes for
+``hf``). Finished transcripts are scored through the reward registry (the same code path training and
+evaluation use) and written to the trajectory store in atomic shards every ``generation.flush_every``
+transcripts. Rerunning the same command after a crash reads the committed keys and continues, so every
+(problem, sample) ends up in the store exactly once; in-flight work at the time of a crash is simply
+redone. Debate ids are deterministic in (run, problem, sample), so a redone debate keeps its id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Protocol
+
+from parley.config.models import ParleyConfig
+from parley.data.problem import Problem
+from parley.debate.context import AgentPool
+from parley.debate.engine import run_protocol
+from parley.debate.prompts import PromptSet
+from parley.debate.types import Transcript
+from parley.generation.summary import GenerationStats
+from parley.llm.types import SamplingParams
+
+logger = logging.getLogger(__name__)
+
+
+class TranscriptSink(Protocol):
+    """Where finished transcripts go (the trajectory store implements this)."""
+
+    run_id: str
+    config_hash: str
+
+    def write(self, transcripts: Sequence[Transcript]) -> None: ...
+
+    def completed_keys(self) -> set[tuple[str, int]]: ...
+
+
+class Scorer(Protocol):
+    """Scores final answers (the reward registry implements this)."""
+
+    def has_verifier(self, domain: str) -> bool: ...
+
+    def score_batch(self, items: Sequence[tuple[Problem, str | None]]) -> list[object]: ...
+
+
+ProgressCallback = Callable[[GenerationStats, Transcript | None], None]
+
+
+def sampling_from_config(cfg: ParleyConfig, stop: tuple[str, ...] = ()) -> SamplingParams:
+    g = cfg.generation
+    return SamplingParams(temperature=g.temperature, top_p=g.top_p, max_new_tokens=g.max_new_tokens,
+                          stop=stop, seed=g.seed)
+
+
+def apply_scores(transcripts: Sequence[Transcript], problems: dict[str, Problem], scorer: Scorer | None
+                 ) -> None:
+    """Fill ``correct``/``reward``/``reward_error`` on each transcript from the scorer's verdicts."""
+    if scorer is None:
+        return
+    items = [(problems[t.problem_id], t.final_answer) for t in transcripts]
+    wanted = [i for i, (p, _) in enumerate(items) if scorer.has_verifier(p.domain)]
+    if not wanted:
+        return
+    results = scorer.score_batch([items[i] for i in wanted])
+    for i, result in zip(wanted, results, strict=True):
+        t = transcripts[i]
+        t.correct = getattr(result, "correct", None)
+        score = getattr(result, "score", None)
+        t.reward = float(score) if score is not None else None
+        status = getattr(result, "status", "ok")
+        error = getattr(result, "error", None)
+        if error and status not in ("ok", "no_answer"):
+            t.reward_error = f"{status}: {error}"
+
+
+async def generate(
+    cfg: ParleyConfig,
+    problems: Sequence[Problem],
+    *,
+    agents: AgentPool,
+    sink: TranscriptSink,
+    config_hash: str,
+    scorer: Scorer | None = None,
+    prompts: PromptSet | None = None,
+    progress: ProgressCallback | None = None,
+    stop: tuple[str, ...] = (),
+) -> GenerationStats:
+    """Run ``cfg.protocol`` over every (problem, sample) not yet in ``sink``; return the stats."""
+    prompts = prompts or PromptSet(cfg.protocol.prompts_dir)
+    sampling = sampling_from_config(cfg, stop)
+    samples = cfg.generation.samples_per_problem
+    by_id = {p.id: p for p in problems}
+    done = sink.completed_keys()
+    keys = [(p, s) for p in problems for s in range(samples)]
+    pending = [(p, s) for p, s in keys if (p.id, s) not in done]
+    stats = GenerationStats(total=len(keys), already_done=len(keys) - len(pending),
+                            verifier_available=scorer is not None and any(
+                                scorer.has_verifier(p.domain) for p in problems[:50]))
+    if progress:
+        progress(stats, None)
+    queue: asyncio.Queue[tuple[Problem, int]] = asyncio.Queue()
+    for item in pending:
+        queue.put_nowait(item)
+    buffer: list[Transcript] = []
+    flush_lock = asyncio.Lock()
+
+    async def flush(force: bool = False) -> None:
+        async with flush_lock:
+            if not buffer or (not force and len(buffer) < cfg.generation.flush_every):
+                return
+            batch = list(buffer)
+            buffer.clear()
+            await asyncio.to_thread(apply_scores, batch, by_id, scorer)
+            await asyncio.to_thread(sink.write, batch)
+            for t in batch:
+                stats.add(t)
+                if progress:
+                    progress(stats, t)
+
+    async def worker() -> None:
+        while True:
+            try:
+                problem, sample = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            from parley.store.ids import make_debate_id
+
+            transcript = await run_protocol(
+                problem, protocol=cfg.protocol, agents=agents, prompts=prompts,
+                sampling=replace(sampling), run_id=sink.run_id,
+                debate_id=make_debate_id(sink.run_id, problem.id, sample), config_hash=config_hash,
+                sample_index=sample, base_seed=cfg.generation.seed,
+                timeout_s=cfg.generation.problem_timeout_s,
+            )
+            buffer.append(transcript)
+            await flush()
+
+    workers = [asyncio.create_task(worker()) for _ in range(min(cfg.generation.concurrency, len(pending)) or 1)]
+    try:
+        await asyncio.gather(*workers)
+        await flush(force=True)
+    finally:
+        for task in workers:
+            task.cancel()
+    stats.wall_s = stats.elapsed_s
+    return stats
