@@ -51,9 +51,7 @@ def load_manifest(root: Path) -> RunManifest:
         raise StoreNotFoundError(f"{root} is a file, not a trajectory store directory")
     path = root / MANIFEST_NAME
     if not path.exists():
-        raise StoreNotFoundError(
-            f"{root} is not a parley trajectory store: it has no {MANIFEST_NAME}"
-        )
+        raise StoreNotFoundError(f"{root} is not a parley trajectory store: it has no {MANIFEST_NAME}")
     try:
         manifest = RunManifest.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:

@@ -83,8 +83,13 @@ class KeyScan:
 
 
 _SCAN_SCHEMA = pa.schema(
-    [("seq", pa.int64()), ("row", pa.int64()), ("problem_id", pa.string()),
-     ("sample_index", pa.int64()), ("n_turns", pa.int64())]
+    [
+        ("seq", pa.int64()),
+        ("row", pa.int64()),
+        ("problem_id", pa.string()),
+        ("sample_index", pa.int64()),
+        ("n_turns", pa.int64()),
+    ]
 )
 
 

@@ -89,9 +89,22 @@ DEBATES_SCHEMA = pa.schema(
 
 # Turn fields copied verbatim into same-named columns (the rest are renamed or flattened).
 _TURN_PLAIN = (
-    "role", "agent_id", "policy_id", "round", "context", "context_token_ids", "text", "token_ids",
-    "logprobs", "finish_reason", "prompt_tokens", "completion_tokens", "cost_usd", "started_at",
-    "duration_s", "error",
+    "role",
+    "agent_id",
+    "policy_id",
+    "round",
+    "context",
+    "context_token_ids",
+    "text",
+    "token_ids",
+    "logprobs",
+    "finish_reason",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "started_at",
+    "duration_s",
+    "error",
 )
 _PARSED = ("ok", "error", "answer", "verdict", "critique", "confidence")
 _DEBATE_PLAIN = tuple(n for n in DEBATES_SCHEMA.names if n not in ("metadata", "n_turns"))
@@ -103,9 +116,7 @@ def _table(columns: dict[str, list[Any]], schema: pa.Schema, kind: str) -> pa.Ta
         try:
             arrays.append(pa.array(columns[field.name], type=field.type))
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError) as exc:
-            raise InvalidTranscriptError(
-                f"cannot store {kind} column {field.name!r} as {field.type}: {exc}"
-            ) from exc
+            raise InvalidTranscriptError(f"cannot store {kind} column {field.name!r} as {field.type}: {exc}") from exc
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -160,6 +171,4 @@ def build_transcript(debate: dict[str, Any], turn_rows: list[dict[str, Any]], so
         payload["turns"] = [turn_row_to_dict(r) for r in turn_rows]
         return Transcript.model_validate(payload)
     except (json.JSONDecodeError, TypeError, ValidationError) as exc:
-        raise StoreCorruptError(
-            f"{source}: debate {debate.get('debate_id')} cannot be rebuilt: {exc}"
-        ) from exc
+        raise StoreCorruptError(f"{source}: debate {debate.get('debate_id')} cannot be rebuilt: {exc}") from exc

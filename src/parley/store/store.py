@@ -101,7 +101,9 @@ class TrajectoryStore:
             raise
         logger.info(
             "opened trajectory store %s for writing (run %s, %d debates committed)",
-            root, manifest.run_id, len(store._completed),
+            root,
+            manifest.run_id,
+            len(store._completed),
         )
         return store
 
@@ -136,11 +138,11 @@ class TrajectoryStore:
                 )
             logger.warning(
                 "trajectory store %s: config hash changes from %s to %s (allowed)",
-                root, manifest.config_hash, config_hash,
+                root,
+                manifest.config_hash,
+                config_hash,
             )
-            previous = ConfigChange(
-                config_hash=manifest.config_hash, config=manifest.config, replaced_at=time.time()
-            )
+            previous = ConfigChange(config_hash=manifest.config_hash, config=manifest.config, replaced_at=time.time())
             manifest = manifest.model_copy(
                 update={
                     "config_hash": config_hash,
@@ -182,7 +184,9 @@ class TrajectoryStore:
             fsync_dir(self.root)
             logger.warning(
                 "trajectory store %s: removed %d uncommitted file(s) left by an interrupted write: %s",
-                self.root, len(removed), ", ".join(p.name for p in removed),
+                self.root,
+                len(removed),
+                ", ".join(p.name for p in removed),
             )
         return removed
 
@@ -210,7 +214,10 @@ class TrajectoryStore:
         self._completed |= keys
         logger.debug(
             "trajectory store %s: committed shard %d (%d debates, %d turns)",
-            self.root, seq, debates.num_rows, turns.num_rows,
+            self.root,
+            seq,
+            debates.num_rows,
+            turns.num_rows,
         )
 
     def _validate(self, transcripts: Sequence[Transcript]) -> set[tuple[str, int]]:
@@ -220,9 +227,7 @@ class TrajectoryStore:
                 raise InvalidTranscriptError(f"write() takes Transcript objects, got {type(tr).__name__}")
             where = f"transcript for problem {tr.problem_id!r} sample {tr.sample_index}"
             if tr.run_id != self.run_id:
-                raise InvalidTranscriptError(
-                    f"{where} has run_id {tr.run_id!r}; this store is run {self.run_id!r}"
-                )
+                raise InvalidTranscriptError(f"{where} has run_id {tr.run_id!r}; this store is run {self.run_id!r}")
             if tr.config_hash != self.config_hash:
                 raise InvalidTranscriptError(
                     f"{where} has config_hash {tr.config_hash}; this store is open with {self.config_hash}"
@@ -237,8 +242,7 @@ class TrajectoryStore:
             if key in self._completed or key in keys:
                 twice = "" if key in self._completed else " (twice in this batch)"
                 raise InvalidTranscriptError(
-                    f"{where} is already committed{twice} to {self.root}; "
-                    "skip keys in completed_keys() when resuming"
+                    f"{where} is already committed{twice} to {self.root}; skip keys in completed_keys() when resuming"
                 )
             keys.add(key)
         return keys
@@ -278,7 +282,9 @@ class TrajectoryStore:
         for seq in scan.seqs:
             yield from shard_batches(
                 self.root / shard_name("debates", seq),
-                columns=columns, batch_size=batch_size, drop_rows=scan.drops.get(seq),
+                columns=columns,
+                batch_size=batch_size,
+                drop_rows=scan.drops.get(seq),
             )
 
     def iter_turn_batches(
@@ -290,7 +296,9 @@ class TrajectoryStore:
         for seq in scan.seqs:
             yield from shard_batches(
                 self.root / shard_name("turns", seq),
-                columns=columns, batch_size=batch_size, drop_rows=scan.turn_drops(seq),
+                columns=columns,
+                batch_size=batch_size,
+                drop_rows=scan.turn_drops(seq),
             )
 
     def iter_transcripts(self, problem_id: str | None = None, batch_size: int = 256) -> Iterator[Transcript]:
@@ -308,13 +316,19 @@ class TrajectoryStore:
             turns_path = self.root / shard_name("turns", seq)
             turn_rows = rows_of(
                 shard_batches(
-                    turns_path, columns=None, batch_size=batch_size * 4,
-                    drop_rows=scan.turn_drops(seq), problem_id=problem_id,
+                    turns_path,
+                    columns=None,
+                    batch_size=batch_size * 4,
+                    drop_rows=scan.turn_drops(seq),
+                    problem_id=problem_id,
                 )
             )
             debate_batches = shard_batches(
-                debates_path, columns=None, batch_size=batch_size,
-                drop_rows=scan.drops.get(seq), problem_id=problem_id,
+                debates_path,
+                columns=None,
+                batch_size=batch_size,
+                drop_rows=scan.drops.get(seq),
+                problem_id=problem_id,
             )
             for debate in rows_of(debate_batches):
                 rows = [row for _, row in zip(range(debate["n_turns"]), turn_rows, strict=False)]
@@ -348,6 +362,4 @@ def _save_manifest(manifest: RunManifest, root: Path) -> None:
     try:
         manifest.save(root)
     except (TypeError, ValueError) as exc:
-        raise StoreError(
-            f"cannot write {root / MANIFEST_NAME}: the config is not JSON-serialisable: {exc}"
-        ) from exc
+        raise StoreError(f"cannot write {root / MANIFEST_NAME}: the config is not JSON-serialisable: {exc}") from exc
