@@ -6,6 +6,7 @@ import typer
 
 from parley import __version__
 from parley.cli import config_cmd, generate
+from parley.cli import verify as verify_cmd
 from parley.log import configure_logging
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ def _root(
 
 # Command groups. Each lives in its own module under parley.cli; add one line per group here.
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(verify_cmd.app, name="verify")
 app.command("generate")(generate.generate_cmd)
 
 
