@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from parley import __version__
-from parley.cli import config_cmd, generate
+from parley.cli import config_cmd, generate, sandbox_cmd
 from parley.cli import trajectories as trajectories_cmd
 from parley.cli import verify as verify_cmd
 from parley.log import configure_logging
@@ -37,6 +37,7 @@ def _root(
 
 # Command groups. Each lives in its own module under parley.cli; add one line per group here.
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(sandbox_cmd.app, name="sandbox")
 app.add_typer(verify_cmd.app, name="verify")
 app.add_typer(trajectories_cmd.app, name="trajectories")
 app.command("generate")(generate.generate_cmd)

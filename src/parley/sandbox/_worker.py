@@ -296,7 +296,12 @@ def serve(sweep: bool) -> None:
     except (OSError, AttributeError) as exc:
         os.write(2, f"worker: could not clear dumpable: {exc}\n".encode())
     # Warm the modules most test programs import, so forked jobs do not pay for them.
+    import atexit  # noqa: F401
+    import builtins  # noqa: F401
     import collections  # noqa: F401
+    import io  # noqa: F401
+    import traceback  # noqa: F401
+    import types  # noqa: F401
     import functools  # noqa: F401
     import heapq  # noqa: F401
     import itertools  # noqa: F401
