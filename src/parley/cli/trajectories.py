@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -122,9 +123,10 @@ def show(
 
 
 def _write_jsonl(store: TrajectoryStore, out: TextIO, problem: str | None) -> int:
+    # json.dumps, not model_dump_json: pydantic writes -inf log-probs as null, which cannot be read back.
     n = 0
     for transcript in store.iter_transcripts(problem_id=problem):
-        out.write(transcript.model_dump_json())
+        out.write(json.dumps(transcript.model_dump(), ensure_ascii=False))
         out.write("\n")
         n += 1
     return n
@@ -137,7 +139,11 @@ def export(
     out: Path = typer.Option(None, "--out", help="Output file (default: standard output)."),
     problem: str = typer.Option(None, "--problem", help="Only transcripts of this problem id."),
 ) -> None:
-    """Stream every transcript out as JSON lines (constant memory)."""
+    """Stream every transcript out as JSON lines (constant memory).
+
+    Non-finite floats (a -inf log-prob) are written as ``-Infinity``/``NaN``, as Python's json module
+    and pydantic read them, rather than silently turned into null.
+    """
     if fmt != "jsonl":
         fail(f"unknown --format {fmt!r}; supported: jsonl")
     store = _read(root)
