@@ -299,16 +299,16 @@ def serve(sweep: bool) -> None:
     import atexit  # noqa: F401
     import builtins  # noqa: F401
     import collections  # noqa: F401
-    import io  # noqa: F401
-    import traceback  # noqa: F401
-    import types  # noqa: F401
     import functools  # noqa: F401
     import heapq  # noqa: F401
+    import io  # noqa: F401
     import itertools  # noqa: F401
     import math  # noqa: F401
     import random  # noqa: F401
     import re  # noqa: F401
     import string  # noqa: F401
+    import traceback  # noqa: F401
+    import types  # noqa: F401
     import typing  # noqa: F401
 
     in_fd = os.dup(0)

@@ -63,6 +63,7 @@ def base_env(config: SandboxConfig, home: str) -> dict[str, str]:
     else:
         prefix, env = str(config.python_prefix), {}
     env.update({"PATH": f"{prefix}/bin:/usr/local/bin:/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8"})
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # leave no stale __pycache__ in a bound work directory
     return env
 
 
@@ -93,7 +94,7 @@ def bwrap_argv(config: SandboxConfig, workdir: Path | None) -> list[str]:
         argv += ["--bind", str(workdir), SANDBOX_WORKDIR]
     for dest, host_path in sorted(config.ro_binds.items()):
         argv += ["--ro-bind", str(host_path), dest]
-    argv += ["--clearenv"]
+    argv += ["--remount-ro", "/", "--clearenv"]  # the sandbox's own root tmpfs: read-only too
     for key, value in base_env(config, "/tmp").items():
         argv += ["--setenv", key, value]
     argv += ["--chdir", "/tmp", sandbox_python(config), "-I", "-c", _WORKER_SOURCE, "--sweep"]
