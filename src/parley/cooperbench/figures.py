@@ -8,6 +8,7 @@ matplotlib is imported inside :func:`write_figures` so importing this module sta
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ def _auc_vs_paper(metrics: dict[str, Any], plt: Any) -> Any:
     for i, k in enumerate(keys):
         paper.bar([j + i * pw for j in range(len(ref))], [v[k] for v in ref.values()], pw, label=_label(k))
     paper.set_xticks([j + pw / 2 for j in range(len(ref))], list(ref), fontsize=7)
-    paper.set_title(paper_reference.SOURCE, fontsize=6)
+    paper.set_title(textwrap.fill(paper_reference.SOURCE, 60), fontsize=6)
     paper.legend(fontsize=7)
     return fig
 
@@ -133,13 +134,13 @@ def _communication(metrics: dict[str, Any], plt: Any) -> Any:
             errs[0].append(r - (p["low"] or 0.0))
             errs[1].append((p["high"] or 0.0) - r)
     conf.bar(range(len(xs)), rates, yerr=errs, capsize=3)
-    conf.set_xticks(range(len(xs)), xs, fontsize=6)
+    conf.set_xticks(range(len(xs)), xs, fontsize=6, rotation=35, ha="right")
     conf.set_ylabel(_label("conflict_rate"))
     conf.set_title(_label("computed"), fontsize=8)
     ftp = paper_reference.FIRST_TURN_PLANNING_CONFLICT
     ref.bar(list(ftp), list(ftp.values()))
     ref.set_ylabel(_label("first_turn_planning_conflict"))
-    ref.set_title(paper_reference.SOURCE, fontsize=6)
+    ref.set_title(textwrap.fill(paper_reference.SOURCE, 60), fontsize=6)
     return fig
 
 
@@ -161,7 +162,7 @@ def _failure_modes(metrics: dict[str, Any], plt: Any) -> Any:
     ref = paper_reference.FAILURE_PREVALENCE_PCT
     bars = paper.barh([_label(k) for k in ref], list(ref.values()))
     paper.bar_label(bars, fmt="%.1f", fontsize=7)
-    paper.set_title(paper_reference.SOURCE, fontsize=6)
+    paper.set_title(textwrap.fill(paper_reference.SOURCE, 60), fontsize=6)
     paper.set_xlabel(_label("percent"))
     return fig
 
