@@ -1,0 +1,115 @@
+"""``identity``, ``mixing``, ``difference`` and ``coma`` shaping (ALGORITHMS.md section 6).
+
+- ``identity``: every turn gets the outcome G.
+- ``mixing``: r_t = alpha * G + (1 - alpha) * L_t with L_t the turn's local signal (section 2),
+  optionally blended with the format signal: L_t = (1 - format_weight) * local + format_weight * format.
+- ``difference`` (difference rewards, Wolpert & Tumer 2002, "Optimal payoff functions for members of
+  collectives"): every turn of role i gets D_i = G(z) - G(z without i), where G(z without i) is the
+  mean outcome of K counterfactual rollouts with i's turns replaced by a null contribution
+  (:func:`parley.training.counterfactuals.difference_counterfactuals`).
+- ``coma`` (counterfactual baseline, Foerster et al. 2018, "Counterfactual Multi-Agent Policy
+  Gradients"): turn t of role i gets G(z) - b_t, with b_t the mean G over M alternative samples of that
+  turn from the current policy at the same context and the rest of the debate re-rolled
+  (:func:`parley.training.counterfactuals.coma_baselines`); an unbiased Monte-Carlo estimate of the
+  COMA baseline instead of a learned critic.
+
+For ``difference`` and ``coma``, ``roles`` selects the shaped roles (``None``: every role in the batch);
+turns of unselected roles get G (stated in the config, never a silent fallback). A selected turn whose
+input is missing raises :class:`MissingShapingInputError` naming the debate and the role / turn.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from parley.rewards.shaping.base import MissingShapingInputError, ShapingBatch, ShapingStrategyConfig, register
+
+
+class IdentityConfig(ShapingStrategyConfig):
+    """``identity``: no parameters."""
+
+    name: Literal["identity"] = "identity"
+
+
+class MixingConfig(ShapingStrategyConfig):
+    """``mixing``: ``alpha`` weights the outcome G against the local signal."""
+
+    name: Literal["mixing"] = "mixing"
+    alpha: float = Field(default=0.5, ge=0.0, le=1.0, description="Weight of G; 1 - alpha weights L_role.")
+    format_weight: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Share of the format signal inside L_role.")
+
+
+class DifferenceConfig(ShapingStrategyConfig):
+    """``difference``: needs ``counterfactual_outcomes[(debate_id, role)]`` for each shaped role."""
+
+    name: Literal["difference"] = "difference"
+    roles: tuple[str, ...] | None = Field(
+        default=None, description="Roles that get D_role; None = all. Other roles' turns get G.")
+
+
+class ComaConfig(ShapingStrategyConfig):
+    """``coma``: needs ``baselines[(debate_id, turn_index)]`` for each turn of a shaped role."""
+
+    name: Literal["coma"] = "coma"
+    roles: tuple[str, ...] | None = Field(
+        default=None, description="Roles that get G - b; None = all. Other roles' turns get G.")
+
+
+@register("identity", IdentityConfig)
+def identity(cfg: IdentityConfig, batch: ShapingBatch) -> list[list[float]]:
+    return [[s.outcome] * s.num_turns for s in batch.signals]
+
+
+@register("mixing", MixingConfig)
+def mixing(cfg: MixingConfig, batch: ShapingBatch) -> list[list[float]]:
+    out: list[list[float]] = []
+    for s in batch.signals:
+        row = []
+        for local, fmt in zip(s.local, s.format_ok, strict=True):
+            blended = (1.0 - cfg.format_weight) * local + cfg.format_weight * fmt
+            row.append(cfg.alpha * s.outcome + (1.0 - cfg.alpha) * blended)
+        out.append(row)
+    return out
+
+
+@register("difference", DifferenceConfig)
+def difference(cfg: DifferenceConfig, batch: ShapingBatch) -> list[list[float]]:
+    out: list[list[float]] = []
+    for transcript, s in zip(batch.transcripts, batch.signals, strict=True):
+        row = []
+        for turn in transcript.turns:
+            if cfg.roles is not None and turn.role not in cfg.roles:
+                row.append(s.outcome)
+                continue
+            key = (transcript.debate_id, turn.role)
+            if key not in batch.counterfactual_outcomes:
+                raise MissingShapingInputError(
+                    f"difference: no counterfactual outcome G(z without role) for debate "
+                    f"{transcript.debate_id!r}, role {turn.role!r}; run difference_counterfactuals on this "
+                    f"debate (or restrict shaping.roles)")
+            row.append(s.outcome - batch.counterfactual_outcomes[key])
+        out.append(row)
+    return out
+
+
+@register("coma", ComaConfig)
+def coma(cfg: ComaConfig, batch: ShapingBatch) -> list[list[float]]:
+    out: list[list[float]] = []
+    for transcript, s in zip(batch.transcripts, batch.signals, strict=True):
+        row = []
+        for turn in transcript.turns:
+            if cfg.roles is not None and turn.role not in cfg.roles:
+                row.append(s.outcome)
+                continue
+            key = (transcript.debate_id, turn.index)
+            if key not in batch.baselines:
+                raise MissingShapingInputError(
+                    f"coma: no counterfactual baseline b_role for debate {transcript.debate_id!r}, role "
+                    f"{turn.role!r}, turn {turn.index}; run coma_baselines on this debate (or restrict "
+                    f"shaping.roles)")
+            row.append(s.outcome - batch.baselines[key])
+        out.append(row)
+    return out
