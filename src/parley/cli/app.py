@@ -6,6 +6,7 @@ import typer
 
 from parley import __version__
 from parley.cli import config_cmd, generate, sandbox_cmd
+from parley.cli import cooperbench as cooperbench_cmd
 from parley.cli import trajectories as trajectories_cmd
 from parley.cli import verify as verify_cmd
 from parley.log import configure_logging
@@ -40,6 +41,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(sandbox_cmd.app, name="sandbox")
 app.add_typer(verify_cmd.app, name="verify")
 app.add_typer(trajectories_cmd.app, name="trajectories")
+app.add_typer(cooperbench_cmd.app, name="cooperbench")
 app.command("generate")(generate.generate_cmd)
 
 

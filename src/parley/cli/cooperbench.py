@@ -125,3 +125,52 @@ def classify_cmd(
         )
     if reason:
         console.print(f"LLM-judge classifiers not run: {reason}", markup=False, highlight=False)
+
+
+@app.command("eval")
+def eval_cmd(
+    logs: Path = typer.Argument(..., help="Upstream logs directory (<run>/<solo|coop>/<repo>/<task>/<pair>/)."),
+    dataset: Path = typer.Option(..., "--dataset", help="Dataset root holding <repo>/task<id>/ directories."),
+    out: Path = typer.Option(..., "--out", help="Where to write <pair path>/eval.json and summary.json."),
+    repo: Path = typer.Option(None, "--repo", help="Git repository with the base commit (default <task>/repo)."),
+    base_commit: str = typer.Option(None, "--base-commit", help="Base commit (default <task>/base_commit or setup.sh)."),
+    runner: str = typer.Option("sandbox", "--runner", help="sandbox (default), docker, or local (NO isolation)."),
+    docker_image: str = typer.Option(None, "--docker-image", help="Image for --runner docker."),
+    timeout_s: float = typer.Option(600.0, "--timeout", min=1, help="Per-feature test timeout in seconds."),
+) -> None:
+    """Apply each agent's patch at the base commit, three-way merge, and run both features' tests."""
+    from collections import Counter
+
+    from parley.cooperbench.dataset import find_task, load_task
+    from parley.cooperbench.evaluation import evaluate_pair
+    from parley.cooperbench.loaders import load_logs_dir
+    from parley.cooperbench.runners import RunnerUnavailableError, make_runner
+
+    try:
+        test_runner = make_runner(runner, docker_image=docker_image)
+        loaded = load_logs_dir(logs)
+    except (RunnerUnavailableError, ValueError) as exc:
+        fail(str(exc))
+    if test_runner.isolation == "none":
+        console.print("warning: --runner local runs model-written tests WITHOUT isolation", markup=False)
+    summary: Counter[str] = Counter()
+    rows = []
+    for rec in loaded.records:
+        try:
+            task = load_task(find_task(dataset, rec.repo, rec.task_id), repo_path=repo, base_commit=base_commit)
+        except ValueError as exc:
+            rows.append({"record": rec.record_id, "error": str(exc)})
+            summary["task_missing"] += 1
+            continue
+        patches = [(a.agent_id, a.patch) for a in rec.agents]
+        outcome = evaluate_pair(task, rec.features, patches, rec.setting, test_runner, timeout_s=timeout_s)
+        target = out / Path(rec.source).resolve().relative_to(logs.resolve()) / "eval.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(outcome.to_eval_json(), indent=1), encoding="utf-8")
+        key = "eval_error" if outcome.error and outcome.merge_status == "error" else outcome.merge_status
+        summary[key] += 1
+        summary["both_passed"] += int(outcome.both_passed)
+        rows.append({"record": rec.record_id, "merge": outcome.merge_status, "both_passed": outcome.both_passed, "error": outcome.error})
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps({"counts": dict(summary), "records": rows}, indent=1), encoding="utf-8")
+    stdout.print(f"evaluated {len(rows)} records with runner={test_runner.isolation}: {dict(summary)}", markup=False)

@@ -233,9 +233,9 @@ def _trajectory(path: Path, rec: RunRecord) -> list[TrajectoryStep]:
 
 
 def _coop_setting(run_dir: Path, config: dict[str, Any], rec: RunRecord) -> Setting:
-    declared = _setting_from_record(config.get("setting"))
+    declared = str(config.get("setting") or "").lower().replace("_", "-")
     if declared in ("coop-comm", "coop-nocomm"):
-        return declared
+        return declared  # type: ignore[return-value]
     for key, comm_if in (("no_messaging", False), ("messaging_enabled", True), ("comm", True)):
         if isinstance(config.get(key), bool):
             return "coop-comm" if config[key] == comm_if else "coop-nocomm"
