@@ -22,6 +22,7 @@ depend on machine load.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -40,10 +41,12 @@ class GoldParseError(ValueError):
     """The gold answer could not be parsed: a data problem, not a wrong model answer."""
 
 
+_DELIMITED = re.compile(r"(?<!\\)\$|\\boxed|\\\(|\\\[")
+
+
 def _as_latex(text: str) -> str:
-    if "$" in text or "\\boxed" in text or "\\(" in text or "\\[" in text:
-        return text
-    return f"${text}$"
+    """Wrap a bare answer as inline LaTeX; text that already has math delimiters goes as is."""
+    return text if _DELIMITED.search(text) else f"${text}$"
 
 
 def compare_answers(gold: str, pred: str) -> dict[str, Any]:

@@ -181,9 +181,9 @@ class VerifierPool:
                 worker.conn.send(None)
         for worker in workers:
             try:
-                worker.process.wait(timeout=2)
+                worker.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                logger.warning("verifier worker %s ignored shutdown; killing it", worker.pid)
+                logger.info("verifier worker %s ignored shutdown; killing it", worker.pid)
             worker.kill()
 
     def _wake(self) -> None:
