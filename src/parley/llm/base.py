@@ -5,8 +5,16 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeVar
+
+from pydantic import BaseModel
 
 from parley.llm.types import Completion, Message, SamplingParams
+
+if TYPE_CHECKING:
+    from parley.llm.structured import StructuredCompletion
+
+SchemaT = TypeVar("SchemaT", bound=BaseModel)
 
 
 class ChatModel(abc.ABC):
@@ -30,6 +38,22 @@ class ChatModel(abc.ABC):
     ) -> list[Completion]:
         """Sample several completions concurrently (backends that batch do so across these calls)."""
         return list(await asyncio.gather(*(self.complete(m, p) for m, p in requests)))
+
+    async def complete_structured(
+        self,
+        messages: Sequence[Message],
+        schema: type[SchemaT],
+        params: SamplingParams,
+        max_reasks: int = 2,
+    ) -> StructuredCompletion[SchemaT]:
+        """Sample a reply that validates against the pydantic model ``schema``.
+
+        Re-asks at most ``max_reasks`` times with the validation error, then raises
+        :class:`~parley.llm.errors.StructuredOutputError` (see :mod:`parley.llm.structured`).
+        """
+        from parley.llm.structured import complete_structured
+
+        return await complete_structured(self, messages, schema, params, max_reasks=max_reasks)
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, default does nothing
         """Release clients, threads or GPU memory. Idempotent."""

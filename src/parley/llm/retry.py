@@ -118,7 +118,13 @@ async def call_with_retries(
             delay = policy.delay_s(error, attempts - 1, rng)
             logger.warning(
                 "%s: attempt %d/%d failed (%s, status %s): %s; retrying in %.2fs",
-                label, attempts, policy.max_retries + 1, type(error).__name__, error.status_code, error, delay,
+                label,
+                attempts,
+                policy.max_retries + 1,
+                type(error).__name__,
+                error.status_code,
+                error,
+                delay,
                 extra={"model": label, "status": error.status_code, "attempt": attempts, "delay_s": delay},
             )
             await asyncio.sleep(delay)

@@ -8,7 +8,6 @@ the call records over the admin endpoint.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import threading
@@ -40,11 +39,17 @@ class ScriptedServerProcess:
         """Start the child and wait until it prints its port."""
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "parley.llm.scripted_server", "--script", self.script.to_json()],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         line: list[str] = []
-        reader = threading.Thread(target=lambda: line.append(self._proc.stdout.readline()  # type: ignore[union-attr]
-                                                            ), daemon=True)
+        reader = threading.Thread(
+            target=lambda: line.append(
+                self._proc.stdout.readline()  # type: ignore[union-attr]
+            ),
+            daemon=True,
+        )
         reader.start()
         reader.join(self._startup_timeout_s)
         if not line or not line[0].startswith("PORT "):

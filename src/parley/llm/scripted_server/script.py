@@ -32,7 +32,8 @@ class Fault:
     ``None`` for every request) and either:
 
     * ``first_n``: the call is one of the first ``first_n`` attempts of its request key, or
-    * ``every_k``: the call is the k-th, 2k-th, ... matching call the server received for this fault.
+    * ``every_k``: the call is the k-th, 2k-th, ... matching call the server received for this fault
+      (calls already taken by an earlier fault in the list are not counted).
 
     Kinds: ``rate_limit`` (429, ``Retry-After: retry_after_s`` when set), ``server_error`` (``status``,
     default 500), ``slow`` (sleeps ``delay_s`` before answering normally), ``malformed`` (200 with a

@@ -32,8 +32,16 @@ from parley.llm.scripted_server.script import (
 
 logger = logging.getLogger(__name__)
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
-            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
 _MAX_HEADER_BYTES = 64 * 1024
 
 
@@ -68,8 +76,11 @@ async def _read_request(reader: asyncio.StreamReader) -> _HTTPRequest | None:
 
 
 def _encode(status: int, body: bytes, headers: dict[str, str] | None = None) -> bytes:
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
-             "Content-Type: application/json", f"Content-Length: {len(body)}"]
+    lines = [
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+    ]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
@@ -247,8 +258,9 @@ class ScriptedServer:
         fault = decision.fault
         if decision.outcome == "unauthorized":
             # Like real providers, name the key that was refused, so clients must redact it.
-            return _json(401, error_body(f"Incorrect API key provided: {presented}", "invalid_request_error",
-                                         "invalid_api_key"))
+            return _json(
+                401, error_body(f"Incorrect API key provided: {presented}", "invalid_request_error", "invalid_api_key")
+            )
         if fault is None:
             return _json(200, completion_body(script, payload))
         if fault.kind == "rate_limit":
