@@ -19,6 +19,7 @@ from typing import IO, Any
 import typer
 
 from parley.cli.common import console, fail
+from parley.cli.verify_code import code_command
 
 app = typer.Typer(help="Score answers with parley's verifiers.", no_args_is_help=True)
 
@@ -129,3 +130,6 @@ def math_command(
             console.print(f"  {message}", markup=False, highlight=False)
         if len(skipped) > 20:
             console.print(f"  ... and {len(skipped) - 20} more", markup=False, highlight=False)
+
+
+app.command("code")(code_command)
