@@ -102,7 +102,7 @@ def code_command(
     statuses: Counter[str] = Counter()
     n_passed = 0
     sink: IO[str] = out.open("w", encoding="utf-8") if out else sys.stdout
-    layers = config.isolation
+    layers: str = config.isolation
     try:
         with SandboxPool(config, size=workers) as pool:
             layers = pool.isolation
