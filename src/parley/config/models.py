@@ -54,6 +54,9 @@ class ModelConfig(StrictModel):
     batch_wait_ms: float = Field(
         default=5.0, ge=0, description="hf: how long to wait for more requests to fill a batch."
     )
+    num_threads: int | None = Field(
+        default=None, ge=1, description="hf on CPU: torch threads (process-wide); default half the cores."
+    )
 
 
 class ProtocolConfig(StrictModel):

@@ -114,7 +114,7 @@ def _finish_if_done(
 ) -> SampleResult | None:
     """The row's result if its last token ended it, else ``None``."""
     if row.tokens[-1] in stop_ids:
-        return SampleResult(row.tokens, row.logprobs, decode(row.tokens), "stop")
+        return SampleResult(row.tokens, row.logprobs, decode(row.tokens[:-1]), "stop")
     if row.params.stop:
         text = decode(row.tokens)
         cuts = [text.find(s) for s in row.params.stop if s]
@@ -187,8 +187,12 @@ def generate(
     kw = cache_kwarg(model)
     input_ids, mask, positions = _left_pad(prompts, pad_id, device)
     out = model(
-        input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True,
-        logits_to_keep=1, **{kw: cache},
+        input_ids=input_ids,
+        attention_mask=mask,
+        position_ids=positions,
+        use_cache=True,
+        logits_to_keep=1,
+        **{kw: cache},
     )
     next_pos = positions[:, -1] + 1
     active = list(range(len(rows)))
@@ -216,7 +220,10 @@ def generate(
             active = [active[j] for j in keep]
         mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
         out = model(
-            input_ids=ids[:, None], attention_mask=mask, position_ids=next_pos[:, None], use_cache=True,
+            input_ids=ids[:, None],
+            attention_mask=mask,
+            position_ids=next_pos[:, None],
+            use_cache=True,
             **{kw: cache},
         )
         next_pos = next_pos + 1

@@ -104,9 +104,7 @@ def default_corpus(n_lines: int = 3000, seed: int = 0) -> list[str]:
     for i in range(n_lines):
         if i % 3 == 2:
             template = rng.choice(_PHRASES)
-            lines.append(
-                template.format(a=rng.randint(-99, 99), b=rng.randint(-99, 99), c=rng.randint(0, 9))
-            )
+            lines.append(template.format(a=rng.randint(-99, 99), b=rng.randint(-99, 99), c=rng.randint(0, 9)))
             continue
         terms = [rng.randint(-20 if i % 5 == 0 else 0, 50) for _ in range(rng.randint(2, 4))]
         ops = [rng.choice(_OPS) for _ in range(len(terms) - 1)]
@@ -262,7 +260,7 @@ def build_tiny_model(
 
 
 def cache_root() -> Path:
-    """parley's cache root: ``$PARLEY_CACHE_DIR``, else ``$XDG_CACHE_HOME/parley``, else ``~/.cache/parley``."""
+    """Cache root: ``$PARLEY_CACHE_DIR``, else ``$XDG_CACHE_HOME/parley``, else ``~/.cache/parley``."""
     if env := os.environ.get("PARLEY_CACHE_DIR"):
         return Path(env)
     if xdg := os.environ.get("XDG_CACHE_HOME"):
@@ -300,4 +298,3 @@ def ensure_tiny_model(recipe: TinyRecipe | None = None, corpus: Iterable[str] | 
         if tmp.exists():
             shutil.rmtree(tmp)
     return target
-
