@@ -110,12 +110,10 @@ def communication_errors(messages: Sequence[AgentMessage], agents: Sequence[str]
             continue
         answer = answers[0]
         shared = content_words(msg.text) & content_words(answer.text)
-        if not shared and not _ANSWERISH.search(normalise(answer.text)):
-            found["C1b"].append(f"{msg.sender} #{i}: {msg.text[:120]} -> ignored by: {answer.text[:120]}")
-        elif _VAGUE.search(normalise(answer.text)) and not (
-            mentions_file(answer.text) or _CONCRETE.search(answer.text)
-        ):
+        if _VAGUE.search(normalise(answer.text)) and not (mentions_file(answer.text) or _CONCRETE.search(answer.text)):
             found["C2"].append(f"{answer.sender}: {answer.text[:160]} (to: {msg.text[:80]})")
+        elif not shared and not _ANSWERISH.search(normalise(answer.text)):
+            found["C1b"].append(f"{msg.sender} #{i}: {msg.text[:120]} -> ignored by: {answer.text[:120]}")
     return found
 
 
