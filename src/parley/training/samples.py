@@ -18,12 +18,11 @@ from dataclasses import dataclass
 import torch
 
 from parley.debate.types import Transcript
+from parley.rewards.selection import SELECTION_KEY
 
 GroupId = tuple[str, str, int]
 """``(problem_id, role, position)``: position = index of the turn among its role's turns."""
 
-SELECTION_KEY = "selection"
-"""``Transcript.metadata`` key set by :func:`parley.rewards.selection.best_of_n` on survivors."""
 
 
 class MissingTokenIdsError(ValueError):
