@@ -10,9 +10,9 @@ import pytest
 import reasoning_gym
 
 from parley.data.problem import Problem
+from parley.rewards.pool import VerifierPool
 from parley.rewards.reasoning import UnsafeExpressionError, check_arithmetic
 from parley.rewards.registry import ReasoningGymVerifier, RewardRegistry
-from parley.rewards.pool import VerifierPool
 
 
 def _problem(dataset: str, index: int = 0, seed: int = 7) -> tuple[Problem, dict[str, Any]]:

@@ -54,3 +54,18 @@ def test_mixed_batch_keeps_order_and_semantics(registry: RewardRegistry) -> None
     assert (none_result.score, none_result.extracted, none_result.error) == (0.0, None, None)
     assert results[0].extracted == "0.5" and results[7].extracted == r"\frac{2}{4}"
     assert registry.score(half, "0.5").to_dict()["correct"] is True
+
+
+def test_code_domain_runs_in_the_sandbox(registry: RewardRegistry) -> None:
+    assert registry.has_verifier("code")
+    from parley.sandbox import SandboxUnavailableError
+
+    problem = Problem(id="c", question="def add(a, b):\n", domain="code",
+                      metadata={"entry_point": "add", "test": "def check(f):\n    assert f(2, 3) == 5\n"})
+    try:
+        results = registry.score_batch([(problem, "    return a + b\n"), (problem, "    return a - b\n"),
+                                        (problem, None)])
+    except SandboxUnavailableError as exc:
+        pytest.skip(f"sandbox unavailable here: {exc}")
+    assert [r.correct for r in results] == [True, False, False]
+    assert results[2].status == "no_answer"

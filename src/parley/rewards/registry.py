@@ -6,8 +6,8 @@ Domains and their verifiers in :func:`default_registry`:
 - ``math``: :class:`MathDomainVerifier` (final-answer extraction + math-verify, in the pool);
 - ``reasoning``: :class:`ReasoningGymVerifier` (reasoning-gym's own scorer, made safe, in the pool;
   partial credit is the scorer's float, correct iff it is exactly 1.0);
-- ``code``: ``parley.rewards.code`` when that package provides ``CodeVerifier`` (imported lazily;
-  otherwise ``has_verifier("code")`` is ``False``);
+- ``code``: :class:`CodeDomainVerifier` over ``parley.rewards.code`` and the sandbox pool (imported
+  lazily; when that package is missing, ``has_verifier("code")`` is ``False``);
 - ``judge``: needs a model, so it is registered explicitly with :meth:`RewardRegistry.register`
   (see :class:`parley.rewards.judge.JudgeVerifier`).
 
@@ -220,20 +220,49 @@ class RewardRegistry:
         self.close()
 
 
-def _code_verifier(pool: VerifierPool) -> Verifier | None:
+class CodeDomainVerifier(Verifier):
+    """``code`` problems through :mod:`parley.rewards.code` in a :class:`parley.sandbox.SandboxPool`.
+
+    The problem record is ``problem.metadata`` (HumanEval ``entry_point``/``test``/``task_id`` or
+    stdio ``tests``) with ``prompt`` defaulting to the question. The sandbox pool starts on first use
+    (it checks that bubblewrap/cgroups are available then) and is closed by :meth:`close`.
+    """
+
+    def __init__(self, sandbox_size: int | None = None, timeout_s: float | None = None) -> None:
+        self.sandbox_size = sandbox_size
+        self.timeout_s = timeout_s
+        self._sandbox: Any = None
+
+    def _runner(self) -> Any:
+        if self._sandbox is None:
+            from parley.sandbox import SandboxPool
+
+            self._sandbox = SandboxPool(size=self.sandbox_size or 2)
+        return self._sandbox
+
+    def score_batch(self, items: Sequence[tuple[Problem, str | None]]) -> list[RewardResult]:
+        from parley.rewards.code import score_batch
+
+        todo = [(i, p, a) for i, (p, a) in enumerate(items) if a is not None]
+        records = [({"prompt": p.question, **p.metadata}, a) for _, p, a in todo]
+        scored = score_batch(records, self._runner(), timeout_s=self.timeout_s) if records else []
+        by_index = {i: r.to_reward_result() for (i, _, _), r in zip(todo, scored, strict=True)}
+        return [by_index.get(i, RewardResult.no_answer()) for i in range(len(items))]
+
+    def close(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
+
+
+def _code_verifier() -> Verifier | None:
+    """The code verifier when :mod:`parley.rewards.code` is importable, else ``None``."""
     try:
-        module = importlib.import_module("parley.rewards.code")
+        importlib.import_module("parley.rewards.code")
     except ImportError as exc:
         logger.debug("parley.rewards.code is not available (%s); no code verifier", exc)
         return None
-    factory = getattr(module, "CodeVerifier", None)
-    if factory is None:
-        logger.debug("parley.rewards.code has no CodeVerifier; no code verifier")
-        return None
-    verifier = factory()
-    if not isinstance(verifier, Verifier):
-        raise TypeError("parley.rewards.code.CodeVerifier must subclass parley.rewards.registry.Verifier")
-    return verifier
+    return CodeDomainVerifier()
 
 
 def default_registry(
@@ -250,7 +279,7 @@ def default_registry(
     registry = RewardRegistry(pool)
     registry.register("math", MathDomainVerifier(MathVerifier(pool, math_config)))
     registry.register("reasoning", ReasoningGymVerifier(pool, reasoning_timeout_s))
-    code = _code_verifier(pool)
+    code = _code_verifier()
     if code is not None:
         registry.register("code", code)
     return registry
