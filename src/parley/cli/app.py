@@ -5,8 +5,9 @@ from __future__ import annotations
 import typer
 
 from parley import __version__
-from parley.cli import config_cmd, generate, sandbox_cmd
+from parley.cli import config_cmd, generate, model_cmd, sandbox_cmd
 from parley.cli import cooperbench as cooperbench_cmd
+from parley.cli import serve as serve_cmd
 from parley.cli import trajectories as trajectories_cmd
 from parley.cli import verify as verify_cmd
 from parley.log import configure_logging
@@ -43,6 +44,8 @@ app.add_typer(verify_cmd.app, name="verify")
 app.add_typer(trajectories_cmd.app, name="trajectories")
 app.add_typer(cooperbench_cmd.app, name="cooperbench")
 app.command("generate")(generate.generate_cmd)
+app.add_typer(model_cmd.app, name="model")
+app.command("serve")(serve_cmd.serve_cmd)
 
 
 def main() -> None:

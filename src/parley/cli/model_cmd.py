@@ -1,0 +1,52 @@
+"""``parley model ...``: build and locate local models."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import typer
+
+from parley.cli.common import fail, stdout
+
+app = typer.Typer(help="Build and locate local models.", no_args_is_help=True)
+
+
+@app.command("build-random")
+def build_random(
+    out_dir: Path = typer.Argument(..., help="Directory to write the model and tokenizer to."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random initialisation."),
+    hidden_size: int = typer.Option(128, "--hidden-size", min=8),
+    num_layers: int = typer.Option(2, "--num-layers", min=1),
+    num_heads: int = typer.Option(4, "--num-heads", min=1),
+    vocab_size: int = typer.Option(1024, "--vocab-size", min=300),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing directory."),
+) -> None:
+    """Build the tiny random-init Llama with its locally trained tokenizer into OUT_DIR."""
+    from parley.llm.tiny import build_tiny_model
+
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not force:
+            fail(f"{out_dir}: exists and is not empty; pass --force to overwrite it")
+        shutil.rmtree(out_dir)
+    try:
+        path = build_tiny_model(
+            out_dir,
+            seed=seed,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            vocab_size=vocab_size,
+            intermediate_size=4 * hidden_size,
+        )
+    except ValueError as exc:
+        fail(str(exc))
+    stdout.print(str(path), highlight=False)
+
+
+@app.command("tiny-path")
+def tiny_path() -> None:
+    """Print the cached embedded tiny model's directory (building it first if needed)."""
+    from parley.llm.tiny import ensure_tiny_model
+
+    stdout.print(str(ensure_tiny_model()), highlight=False)
