@@ -79,6 +79,21 @@ def test_run_command_on_a_repository_workdir(sandbox: Sandbox, tmp_path: Path) -
         sandbox.run_command(["true"], workdir=tmp_path / "absent")
 
 
+def test_run_pytest_with_bound_site_packages(tmp_path: Path) -> None:
+    # How a caller (e.g. CooperBench) runs a repository's pytest suite: bind the packages read-only.
+    site_packages = Path(pytest.__file__).resolve().parent.parent
+    box = Sandbox(SandboxConfig(timeout_s=60, ro_binds={"/opt/site-packages": site_packages}))
+    (tmp_path / "test_mod.py").write_text("def test_ok():\n    assert 2 + 2 == 4\n\n"
+                                           "def test_bad():\n    assert 2 + 2 == 5\n")
+    result = box.run_command(
+        ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        workdir=tmp_path,
+        env={"PYTHONPATH": "/opt/site-packages"},
+    )
+    assert result.status == "error" and result.exit_code == 1
+    assert "1 failed, 1 passed" in result.stdout
+
+
 def test_pool_serves_concurrent_callers(pool: SandboxPool) -> None:
     with ThreadPoolExecutor(max_workers=6) as executor:
         results = list(executor.map(lambda i: pool.run_python(f"print({i} * {i})"), range(24)))

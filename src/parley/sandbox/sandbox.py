@@ -158,7 +158,9 @@ class Sandbox:
         so e.g. a repository's test command can run on it and leave its outputs there; without it the
         command runs in a private scratch directory holding ``files``. ``env`` adds variables to the
         otherwise empty environment (PATH, HOME, LANG are set). ``argv[0]`` is looked up on that PATH;
-        ``python`` is the sandbox's interpreter.
+        ``python`` is the sandbox's interpreter, which sees only the standard library: to run e.g.
+        pytest, bind a site-packages directory with ``SandboxConfig.ro_binds`` and put it on
+        ``PYTHONPATH`` in ``env``.
         """
         if not argv or not all(isinstance(a, str) for a in argv):
             raise ValueError("argv must be a non-empty list of strings")
