@@ -40,7 +40,9 @@ def serve(judge: ScriptedJudge) -> Iterator[str]:
                     "object": "chat.completion",
                     "created": 0,
                     "model": body.get("model", "judge"),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    ],
                     "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
                 }
             ).encode()

@@ -84,8 +84,18 @@ def test_cli_analyze_with_a_configured_judge(tmp_path: Path) -> None:
         result = CliRunner().invoke(
             app,
             [
-                "cooperbench", "analyze", str(FIXTURES / "logs"), "--out", str(tmp_path), "--no-figures",
-                "--set", "model.backend=openai", "--set", "model.name=judge", "--set", f"model.api_base={url}",
+                "cooperbench",
+                "analyze",
+                str(FIXTURES / "logs"),
+                "--out",
+                str(tmp_path),
+                "--no-figures",
+                "--set",
+                "model.backend=openai",
+                "--set",
+                "model.name=judge",
+                "--set",
+                f"model.api_base={url}",
             ],
         )
     assert result.exit_code == 0, result.output
@@ -96,7 +106,15 @@ def test_cli_analyze_with_a_configured_judge(tmp_path: Path) -> None:
 
 def test_cli_eval_on_fixture_logs(tmp_path: Path, demo_repo: tuple[Path, str]) -> None:
     repo, sha = demo_repo
-    args = ["cooperbench", "eval", str(FIXTURES / "logs"), "--dataset", str(FIXTURES / "dataset"), "--out", str(tmp_path)]
+    args = [
+        "cooperbench",
+        "eval",
+        str(FIXTURES / "logs"),
+        "--dataset",
+        str(FIXTURES / "dataset"),
+        "--out",
+        str(tmp_path),
+    ]
     result = CliRunner().invoke(app, [*args, "--repo", str(repo), "--base-commit", sha, "--runner", "local"])
     assert result.exit_code == 0, result.output
     ev = json.loads((tmp_path / "demo-coop-comm/coop/demo_task/1/f1_f2/eval.json").read_text())

@@ -19,7 +19,10 @@ def _rec(messages: list[tuple[str, str]] = (), patches: tuple[str | None, str | 
         task_id=1,
         features=(1, 2),
         setting="coop-comm",
-        agents=[AgentRun(agent_id="agent1", features=[1], patch=patches[0]), AgentRun(agent_id="agent2", features=[2], patch=patches[1])],
+        agents=[
+            AgentRun(agent_id="agent1", features=[1], patch=patches[0]),
+            AgentRun(agent_id="agent2", features=[2], patch=patches[1]),
+        ],
         messages=[AgentMessage(sender=s, text=t) for s, t in messages],
     )
 
@@ -101,7 +104,10 @@ def test_placeholder_misuse_and_its_false_positive_filters() -> None:
     todo = patch("pkg/feature.py", ["def parse(x):", "    pass  # TODO implement"])
     assert placeholder_misuse(_rec(patches=(todo, None))).status == "detected"
     benign = [
-        patch("pkg/base.py", ["class Base(ABC):", "    @abstractmethod", "    def run(self):", "        raise NotImplementedError"]),
+        patch(
+            "pkg/base.py",
+            ["class Base(ABC):", "    @abstractmethod", "    def run(self):", "        raise NotImplementedError"],
+        ),
         patch("pkg/proto.py", ["class Reader(Protocol):", "    def read(self) -> str:", "        ..."]),
         patch("pkg/forms.py", ['field = TextInput(placeholder="Your name")', "x: tuple[int, ...] = (1,)"]),
         patch("tests/test_feature.py", ["def test_x():", "    raise NotImplementedError"]),

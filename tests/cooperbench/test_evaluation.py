@@ -79,7 +79,9 @@ def test_tests_fail_when_the_feature_is_missing_from_the_merge(demo_repo: tuple[
 
 def test_empty_patch_is_an_evaluation_error_not_a_conflict(demo_repo: tuple[Path, str]) -> None:
     task = _task(demo_repo)
-    out = evaluate_pair(task, (1, 3), [("agent1", task.features[1].gold_patch), ("agent2", "")], "coop-comm", LocalTestRunner())
+    out = evaluate_pair(
+        task, (1, 3), [("agent1", task.features[1].gold_patch), ("agent2", "")], "coop-comm", LocalTestRunner()
+    )
     assert out.merge_status == "error"
     assert out.error is not None and "empty patch" in out.error
     assert out.to_eval_json()["error"]
@@ -128,7 +130,11 @@ def test_compatible_pair_in_the_real_sandbox(demo_repo: tuple[Path, str]) -> Non
         pytest.skip(f"sandbox unavailable here: {exc}")
     task = _task(demo_repo)
     out = evaluate_pair(
-        task, (1, 3), [("agent1", task.features[1].gold_patch), ("agent2", task.features[3].gold_patch)], "coop-comm", runner
+        task,
+        (1, 3),
+        [("agent1", task.features[1].gold_patch), ("agent2", task.features[3].gold_patch)],
+        "coop-comm",
+        runner,
     )
     assert out.merge_status == "clean"
     assert [r.status for r in out.feature_results] == ["passed", "passed"], [r.test_output for r in out.feature_results]

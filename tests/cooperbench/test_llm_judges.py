@@ -13,20 +13,36 @@ from parley.llm.openai_backend import OpenAIChatModel
 from .conftest import TASK_DIR
 from .judge_server import ScriptedJudge, serve
 
-VALID = "```json\n" + json.dumps(
-    {m: {"detected": m == "broken_commitment", "evidence": "agent1 promised add() but" if m == "broken_commitment" else ""} for m in JUDGE_MODES}
-) + "\n```"
+VALID = (
+    "```json\n"
+    + json.dumps(
+        {
+            m: {
+                "detected": m == "broken_commitment",
+                "evidence": "agent1 promised add() but" if m == "broken_commitment" else "",
+            }
+            for m in JUDGE_MODES
+        }
+    )
+    + "\n```"
+)
 
 
 def _record(n_messages: int = 2) -> RunRecord:
     patch = (TASK_DIR / "feature1" / "feature.patch").read_text()
-    msgs = [AgentMessage(sender="agent1" if i % 2 == 0 else "agent2", text=f"message {i}: I will edit add() in calc.py") for i in range(n_messages)]
+    msgs = [
+        AgentMessage(sender="agent1" if i % 2 == 0 else "agent2", text=f"message {i}: I will edit add() in calc.py")
+        for i in range(n_messages)
+    ]
     return RunRecord(
         repo="demo_task",
         task_id=1,
         features=(1, 2),
         setting="coop-comm",
-        agents=[AgentRun(agent_id="agent1", features=[1], patch=patch), AgentRun(agent_id="agent2", features=[2], patch=None)],
+        agents=[
+            AgentRun(agent_id="agent1", features=[1], patch=patch),
+            AgentRun(agent_id="agent2", features=[2], patch=None),
+        ],
         messages=msgs,
     )
 
@@ -34,7 +50,9 @@ def _record(n_messages: int = 2) -> RunRecord:
 def _judge(judge: ScriptedJudge, record: RunRecord, **kw: int) -> list:  # type: ignore[type-arg]
     async def go() -> list:  # type: ignore[type-arg]
         with serve(judge) as url:
-            model = OpenAIChatModel.from_config(ModelConfig(backend="openai", name="judge", api_base=url, max_retries=0))
+            model = OpenAIChatModel.from_config(
+                ModelConfig(backend="openai", name="judge", api_base=url, max_retries=0)
+            )
             try:
                 return await judge_record(model, record, **kw)
             finally:

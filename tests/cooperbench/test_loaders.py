@@ -76,7 +76,7 @@ def test_unreadable_inputs_raise_with_the_path(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no such file"):
         load_runs(tmp_path / "nope.json")
     (tmp_path / "x.json").write_text("{not json")
-    with pytest.raises(ValueError, match="x.json"):
+    with pytest.raises(ValueError, match=r"x\.json"):
         load_runs(tmp_path / "x.json")
 
 

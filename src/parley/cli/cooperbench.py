@@ -11,7 +11,9 @@ import typer
 
 from parley.cli.common import SetOption, console, fail, load_or_fail, stdout
 
-app = typer.Typer(help="CooperBench: patch evaluation, failure classifiers, analysis and figures.", no_args_is_help=True)
+app = typer.Typer(
+    help="CooperBench: patch evaluation, failure classifiers, analysis and figures.", no_args_is_help=True
+)
 
 ModelConfigOption = typer.Option(
     None, "--model-config", help="YAML config whose `model` section selects the LLM judge (optional)."
@@ -133,7 +135,9 @@ def eval_cmd(
     dataset: Path = typer.Option(..., "--dataset", help="Dataset root holding <repo>/task<id>/ directories."),
     out: Path = typer.Option(..., "--out", help="Where to write <pair path>/eval.json and summary.json."),
     repo: Path = typer.Option(None, "--repo", help="Git repository with the base commit (default <task>/repo)."),
-    base_commit: str = typer.Option(None, "--base-commit", help="Base commit (default <task>/base_commit or setup.sh)."),
+    base_commit: str = typer.Option(
+        None, "--base-commit", help="Base commit (default <task>/base_commit or setup.sh)."
+    ),
     runner: str = typer.Option("sandbox", "--runner", help="sandbox (default), docker, or local (NO isolation)."),
     docker_image: str = typer.Option(None, "--docker-image", help="Image for --runner docker."),
     timeout_s: float = typer.Option(600.0, "--timeout", min=1, help="Per-feature test timeout in seconds."),
@@ -154,7 +158,7 @@ def eval_cmd(
     if test_runner.isolation == "none":
         console.print("warning: --runner local runs model-written tests WITHOUT isolation", markup=False)
     summary: Counter[str] = Counter()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for rec in loaded.records:
         try:
             task = load_task(find_task(dataset, rec.repo, rec.task_id), repo_path=repo, base_commit=base_commit)
@@ -170,7 +174,16 @@ def eval_cmd(
         key = "eval_error" if outcome.error and outcome.merge_status == "error" else outcome.merge_status
         summary[key] += 1
         summary["both_passed"] += int(outcome.both_passed)
-        rows.append({"record": rec.record_id, "merge": outcome.merge_status, "both_passed": outcome.both_passed, "error": outcome.error})
+        rows.append(
+            {
+                "record": rec.record_id,
+                "merge": outcome.merge_status,
+                "both_passed": outcome.both_passed,
+                "error": outcome.error,
+            }
+        )
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps({"counts": dict(summary), "records": rows}, indent=1), encoding="utf-8")
+    (out / "summary.json").write_text(
+        json.dumps({"counts": dict(summary), "records": rows}, indent=1), encoding="utf-8"
+    )
     stdout.print(f"evaluated {len(rows)} records with runner={test_runner.isolation}: {dict(summary)}", markup=False)

@@ -128,9 +128,7 @@ def communication_metrics(records: Sequence[RunRecord]) -> dict[str, Any]:
     }
 
 
-def failure_mode_metrics(
-    records: Sequence[RunRecord], findings: Mapping[str, Sequence[Finding]]
-) -> dict[str, Any]:
+def failure_mode_metrics(records: Sequence[RunRecord], findings: Mapping[str, Sequence[Finding]]) -> dict[str, Any]:
     """Prevalence of each classifier over failed coop records, plus the taxonomy code counts."""
     failed = {r.record_id for r in records if r.setting in COOP_SETTINGS and r.usable and not r.success}
     per: dict[str, dict[str, Any]] = {}
@@ -231,7 +229,9 @@ def analyze(loaded: LoadResult, findings: Mapping[str, Sequence[Finding]] | None
         "retention": {s: retention(curves[s].auc, solo_auc) for s in COOP_SETTINGS},
         "per_model": per_model,
         "success": {
-            s: proportion(sum(r.success for r in usable if r.setting == s), sum(r.setting == s for r in usable)).as_dict()
+            s: proportion(
+                sum(r.success for r in usable if r.setting == s), sum(r.setting == s for r in usable)
+            ).as_dict()
             for s in SETTINGS
         },
         "merge": {s: _merge_counts([r for r in usable if r.setting == s]) for s in COOP_SETTINGS},

@@ -98,7 +98,9 @@ class _Git:
             "LANG": "C.UTF-8",
         }
 
-    def __call__(self, *args: str, cwd: Path | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    def __call__(
+        self, *args: str, cwd: Path | None = None, stdin: bytes | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
         cmd = ["git", "-c", "user.name=parley", "-c", "user.email=parley@localhost", "-c", "core.autocrlf=false", *args]
         return subprocess.run(cmd, cwd=cwd or self.repo, env=self.env, input=stdin, capture_output=True, check=False)
 
@@ -221,14 +223,21 @@ def _evaluate_in(
         out.error = "; ".join(errors)
 
 
-def _run_feature(root: Path, git: _Git, task: TaskSpec, fid: int, runner: TestRunner, timeout_s: float) -> FeatureResult:
+def _run_feature(
+    root: Path, git: _Git, task: TaskSpec, fid: int, runner: TestRunner, timeout_s: float
+) -> FeatureResult:
     wt = root / f"feature{fid}"
     add = git("worktree", "add", "-q", "--detach", str(wt), "cb-merged")
     if add.returncode != 0:
         return FeatureResult(feature_id=fid, passed=False, status="error", detail=f"worktree: {_err(add)}")
     error, _ = _apply(git, task.features[fid].tests_patch, f"tests.patch of feature {fid}", cwd=wt)
     if error:
-        return FeatureResult(feature_id=fid, passed=False, status="error", detail=error.replace("at the base commit", "to the merged tree"))
+        return FeatureResult(
+            feature_id=fid,
+            passed=False,
+            status="error",
+            detail=error.replace("at the base commit", "to the merged tree"),
+        )
     assert task.run_tests is not None
     shutil.copyfile(task.run_tests, wt / RUN_TESTS_NAME)
     run = runner.run(["bash", RUN_TESTS_NAME], workdir=wt, timeout_s=timeout_s)

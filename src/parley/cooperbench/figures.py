@@ -146,9 +146,7 @@ def _communication(metrics: dict[str, Any], plt: Any) -> Any:
 
 def _failure_modes(metrics: dict[str, Any], plt: Any) -> Any:
     fm = metrics.get("failure_modes")
-    ran = {
-        k: v for k, v in (fm or {}).get("classifiers", {}).items() if v["ran_on"] and k != "communication_errors"
-    }
+    ran = {k: v for k, v in (fm or {}).get("classifiers", {}).items() if v["ran_on"] and k != "communication_errors"}
     fig, (ours, paper) = plt.subplots(1, 2, figsize=(12, 4.5))
     if ran:
         names = list(ran)
@@ -175,9 +173,7 @@ def _per_repo(metrics: dict[str, Any], plt: Any) -> Any:
     settings = [s for s in metrics["curves"] if s != "solo"]
     width = 0.8 / max(len(settings), 1)
     for i, s in enumerate(settings):
-        vals = [
-            (metrics["per_repo"][r].get(s, {}).get("conflict_rate") or {}).get("rate") or 0.0 for r in repos
-        ]
+        vals = [(metrics["per_repo"][r].get(s, {}).get("conflict_rate") or {}).get("rate") or 0.0 for r in repos]
         ax.bar([j + i * width for j in range(len(repos))], vals, width, label=f"{s} {_label('conflict_rate')}")
     ax.set_xticks([j + width / 2 for j in range(len(repos))], repos, rotation=45, ha="right", fontsize=7)
     ax.set_ylabel(_label("conflict_rate"))

@@ -109,7 +109,10 @@ _PLACEHOLDER_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("todo_implement", re.compile(r"#\s*(?:TODO|FIXME)\b.*\b(?:implement|fill in|add logic|placeholder)", re.I)),
     ("ellipsis_body", re.compile(r"^\s*\.\.\.\s*(?:#.*)?$")),
     ("placeholder_comment", re.compile(r"#.*\bplaceholder\b", re.I)),
-    ("placeholder_return", re.compile(r"^\s*return\s+(?:None|0|\"\"|''|\[\]|\{\})\s*#.*\b(?:placeholder|TODO|stub)\b", re.I)),
+    (
+        "placeholder_return",
+        re.compile(r"^\s*return\s+(?:None|0|\"\"|''|\[\]|\{\})\s*#.*\b(?:placeholder|TODO|stub)\b", re.I),
+    ),
 ]
 _LEGIT_STUB_CONTEXT = re.compile(r"@(?:abc\.)?abstractmethod|@(?:typing\.)?overload|\bProtocol\b|\bABC\b")
 

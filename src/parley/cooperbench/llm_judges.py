@@ -178,11 +178,17 @@ async def judge_record(
             )
             for mode in JUDGE_MODES
         ]
-    return [Finding(classifier=m, status="not_run", reason=f"judge output invalid after a re-ask: {error}") for m in JUDGE_MODES]
+    return [
+        Finding(classifier=m, status="not_run", reason=f"judge output invalid after a re-ask: {error}")
+        for m in JUDGE_MODES
+    ]
 
 
 async def judge_records(
-    model: ChatModel, records: Sequence[RunRecord], concurrency: int = 8, max_context_chars: int = DEFAULT_MAX_CONTEXT_CHARS
+    model: ChatModel,
+    records: Sequence[RunRecord],
+    concurrency: int = 8,
+    max_context_chars: int = DEFAULT_MAX_CONTEXT_CHARS,
 ) -> dict[str, list[Finding]]:
     """Judge many records with at most ``concurrency`` in flight."""
     gate = asyncio.Semaphore(concurrency)

@@ -72,7 +72,7 @@ def _messages(raw: Any, record: RunRecord | None = None) -> list[AgentMessage]:
             AgentMessage(
                 sender=str(item.get("from", item.get("sender", "?"))),
                 recipient=None if item.get("to") is None else str(item.get("to")),
-                text=item.get("message", item.get("text", "")),
+                text=str(item.get("message", item.get("text", ""))),
                 timestamp=float(ts) if isinstance(ts, int | float) else None,
                 feature_id=int(fid) if isinstance(fid, int) else None,
             )
@@ -295,7 +295,7 @@ def record_from_log_dir(pair_dir: Path, run_configs: dict[Path, dict[str, Any]])
     rec.infra_error = bool(result.get("infra_error", False))
     f1, f2 = rec.features
     if rec.setting == "solo":
-        agent = result.get("agent") if isinstance(result.get("agent"), dict) else {}
+        agent: dict[str, Any] = result["agent"] if isinstance(result.get("agent"), dict) else {}
         run = AgentRun(
             agent_id="solo",
             features=[f1, f2],
@@ -308,7 +308,7 @@ def record_from_log_dir(pair_dir: Path, run_configs: dict[Path, dict[str, Any]])
         rec.agents = [run]
         rec.agent_status = run.status
     else:
-        agents = result.get("agents") if isinstance(result.get("agents"), dict) else {}
+        agents: dict[str, Any] = result["agents"] if isinstance(result.get("agents"), dict) else {}
         if not agents and result:
             rec.flag("missing_agents", "result.json of a coop run lists no agents")
         for i, (agent_id, meta) in enumerate(sorted(agents.items())):
@@ -329,9 +329,9 @@ def record_from_log_dir(pair_dir: Path, run_configs: dict[Path, dict[str, Any]])
                     trajectory=_trajectory(traj_path, rec),
                 )
             )
-        order = ["Error", "LimitsExceeded", "Submitted", "Unknown"]
+        order: list[AgentStatus] = ["Error", "LimitsExceeded", "Submitted", "Unknown"]
         statuses = [a.status for a in rec.agents]
-        rec.agent_status = next((s for s in order if s in statuses), "Unknown")  # type: ignore[assignment]
+        rec.agent_status = next((s for s in order if s in statuses), "Unknown")
         conv_path = pair_dir / "conversation.json"
         if conv_path.is_file():
             rec.messages = _messages(_read_json(conv_path, rec, "malformed_conversation"), rec)
@@ -352,8 +352,8 @@ def _apply_eval(path: Path, rec: RunRecord) -> None:
         rec.flag("missing_eval", "eval.json is not an object: outcome unknown")
         return
     rec.eval_error = ev.get("error") or None
-    f1 = ev.get("feature1") if isinstance(ev.get("feature1"), dict) else {}
-    f2 = ev.get("feature2") if isinstance(ev.get("feature2"), dict) else {}
+    f1: dict[str, Any] = ev["feature1"] if isinstance(ev.get("feature1"), dict) else {}
+    f2: dict[str, Any] = ev["feature2"] if isinstance(ev.get("feature2"), dict) else {}
     rec.feature_passed = (f1.get("passed"), f2.get("passed"))
     rec.both_passed = ev.get("both_passed")
     merge = ev.get("merge") if isinstance(ev.get("merge"), dict) else None

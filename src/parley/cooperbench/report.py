@@ -53,7 +53,11 @@ def render_report(metrics: dict[str, Any], figures: Sequence[str] = (), not_run:
             f"{_num(ret) if s != 'solo' else '-'} | {curve['filled_buckets']} |"
         )
     lines += ["", "Per bucket (records, success):", ""]
-    lines.append("| setting | " + " | ".join(f"{b['d_low']:.1f}-{b['d_high']:.1f}" for b in metrics["curves"]["solo"]["buckets"]) + " |")
+    lines.append(
+        "| setting | "
+        + " | ".join(f"{b['d_low']:.1f}-{b['d_high']:.1f}" for b in metrics["curves"]["solo"]["buckets"])
+        + " |"
+    )
     lines.append("|---" * (1 + len(metrics["curves"]["solo"]["buckets"])) + "|")
     for s, curve in metrics["curves"].items():
         cells = [f"{b['successes']}/{b['n']}" if b["n"] else "-" for b in curve["buckets"]]
@@ -72,7 +76,8 @@ def render_report(metrics: dict[str, Any], figures: Sequence[str] = (), not_run:
         f"Comm vs no-comm, paired over {cvn['success']['pairs']} pairs: success {_p(cvn['success'])} "
         f"(discordant {cvn['success']['detail']['discordant']}); merge conflict over "
         f"{cvn['conflict']['pairs']} pairs with both merges attempted: {_p(cvn['conflict'])} "
-        f"(comm-only conflicts {cvn['conflict']['detail']['a_only']}, no-comm-only {cvn['conflict']['detail']['b_only']}).",
+        f"(comm-only conflicts {cvn['conflict']['detail']['a_only']}, "
+        f"no-comm-only {cvn['conflict']['detail']['b_only']}).",
         "",
         "## Communication (computed, coop-comm)",
         "",
@@ -82,7 +87,8 @@ def render_report(metrics: dict[str, Any], figures: Sequence[str] = (), not_run:
     lines += [
         f"- Records with messages: {c['n_with_messages']} of {c['n_coop_comm']}; mean messages per record "
         f"{_num(c['messages_per_record'], 2)}.",
-        f"- Overhead ({ov['definition']}): mean {_num(ov['mean'])}, median {_num(ov['median'])}, max {_num(ov['max'])}.",
+        f"- Overhead ({ov['definition']}): mean {_num(ov['mean'])}, median {_num(ov['median'])}, "
+        f"max {_num(ov['max'])}.",
         "- Speech-act shares: "
         + ", ".join(f"{k} {_num(v)}" for k, v in c["speech_acts"]["shares"].items())
         + f" (n={c['speech_acts']['n_messages']} messages).",
@@ -101,13 +107,21 @@ def render_report(metrics: dict[str, Any], figures: Sequence[str] = (), not_run:
         lines += ["| classifier | prevalence | ran on | not run (reason) |", "|---|---|---|---|"]
         for name, v in fm["classifiers"].items():
             reasons = "; ".join(f"{n}x {r}" for r, n in v["not_run_reasons"].items()) or "-"
-            lines.append(f"| {name} | {_pct(v['prevalence']) if v['ran_on'] else 'not run'} | {v['ran_on']} | {reasons} |")
+            lines.append(
+                f"| {name} | {_pct(v['prevalence']) if v['ran_on'] else 'not run'} | {v['ran_on']} | {reasons} |"
+            )
         tx = fm["taxonomy"]
         lines += ["", f"Communication-error taxonomy over {tx['records_inspected']} records with messages:", ""]
         lines += [f"- {k}: {_pct(v)}" for k, v in {**tx["codes"], **tx["groups"]}.items()]
     for group, reason in (not_run or {}).items():
         lines.append(f"- **{group}: not run**: {reason}")
-    lines += ["", "## Per repository (computed)", "", "| repo | setting | n | success | conflict rate |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Per repository (computed)",
+        "",
+        "| repo | setting | n | success | conflict rate |",
+        "|---|---|---|---|---|",
+    ]
     for repo, rows in metrics["per_repo"].items():
         for s, row in rows.items():
             lines.append(f"| {repo} | {s} | {row['n']} | {_pct(row['success'])} | {_pct(row['conflict_rate'])} |")
@@ -122,7 +136,8 @@ def render_report(metrics: dict[str, Any], figures: Sequence[str] = (), not_run:
         f"retention {ref['pooled']['retention']}.",
     ]
     lines += [
-        f"- {m}: solo {v['solo_auc']}, coop {v['coop_auc']}, retention {v['retention']}" for m, v in ref["per_model"].items()
+        f"- {m}: solo {v['solo_auc']}, coop {v['coop_auc']}, retention {v['retention']}"
+        for m, v in ref["per_model"].items()
     ]
     lines += [
         f"- Communication overhead up to about {100 * ref['comm_overhead_max_share']:.0f}% of steps.",

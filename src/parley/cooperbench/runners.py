@@ -78,7 +78,13 @@ class LocalTestRunner:
         start = time.monotonic()
         try:
             proc = subprocess.run(
-                argv, cwd=workdir, env=env, capture_output=True, timeout=timeout_s, check=False, stdin=subprocess.DEVNULL
+                argv,
+                cwd=workdir,
+                env=env,
+                capture_output=True,
+                timeout=timeout_s,
+                check=False,
+                stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired as exc:
             out = (exc.stdout or b"").decode("utf-8", "replace") + (exc.stderr or b"").decode("utf-8", "replace")
@@ -142,7 +148,9 @@ class DockerTestRunner:
         except subprocess.TimeoutExpired:
             return TestRun("timeout", None, "", time.monotonic() - start, self.isolation)
         out = proc.stdout.decode("utf-8", "replace") + proc.stderr.decode("utf-8", "replace")
-        return TestRun("ok" if proc.returncode == 0 else "error", proc.returncode, _tail(out), time.monotonic() - start, "docker")
+        return TestRun(
+            "ok" if proc.returncode == 0 else "error", proc.returncode, _tail(out), time.monotonic() - start, "docker"
+        )
 
 
 def make_runner(kind: str, *, docker_image: str | None = None, sandbox_config: Any = None) -> TestRunner:

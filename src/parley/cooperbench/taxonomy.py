@@ -36,10 +36,99 @@ NEAR_DUPLICATE = 0.8
 SAME_INFORMATION = 0.6
 
 _STOP = frozenset(
-    """a an the and or but if then so to of in on at for with from by as is are was were be been being it
-    this that these those i you we he she they me my your our its their do does did will would shall should
-    can could may might must have has had not no yes please also just there here what which who when where
-    how why am let know thanks thank ok okay sure going about into any all some more than too very""".split()
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "then",
+        "so",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "from",
+        "by",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "it",
+        "this",
+        "that",
+        "these",
+        "those",
+        "i",
+        "you",
+        "we",
+        "he",
+        "she",
+        "they",
+        "me",
+        "my",
+        "your",
+        "our",
+        "its",
+        "their",
+        "do",
+        "does",
+        "did",
+        "will",
+        "would",
+        "shall",
+        "should",
+        "can",
+        "could",
+        "may",
+        "might",
+        "must",
+        "have",
+        "has",
+        "had",
+        "not",
+        "no",
+        "yes",
+        "please",
+        "also",
+        "just",
+        "there",
+        "here",
+        "what",
+        "which",
+        "who",
+        "when",
+        "where",
+        "how",
+        "why",
+        "am",
+        "let",
+        "know",
+        "thanks",
+        "thank",
+        "ok",
+        "okay",
+        "sure",
+        "going",
+        "about",
+        "into",
+        "any",
+        "all",
+        "some",
+        "more",
+        "than",
+        "too",
+        "very",
+    ]
 )
 _ANSWERISH = re.compile(r"^\s*(?:yes|no|yep|nope|sure|ok|okay|correct|right|agreed|confirmed|done)\b", re.I)
 _VAGUE = re.compile(
@@ -69,7 +158,9 @@ def ngrams(text: str, n: int = 3) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
-def jaccard(a: set[object] | set[str] | set[tuple[str, ...]], b: set[object] | set[str] | set[tuple[str, ...]]) -> float:
+def jaccard(
+    a: set[object] | set[str] | set[tuple[str, ...]], b: set[object] | set[str] | set[tuple[str, ...]]
+) -> float:
     """|a & b| / |a | b| (0 for two empty sets)."""
     union = a | b
     return len(a & b) / len(union) if union else 0.0
