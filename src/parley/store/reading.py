@@ -35,110 +35,104 @@ def open_parquet(path: Path) -> pq.ParquetFile:
         raise StoreCorruptError(f"cannot read committed shard {path}: {exc}") from exc
 
 
+_KEY_COLUMNS = ["problem_id", "sample_index", "n_turns"]
+
+
 @dataclass
 class KeyScan:
-    """Keys of every committed debate, in commit order, and the rows to skip as duplicates.
+    """Keys of every committed debate, per shard in commit order, and the rows to skip as duplicates.
 
+    ``parts`` maps a shard seq to its ``problem_id``, ``sample_index`` and ``n_turns`` columns.
     ``drops`` maps a shard seq to the debate row positions (within that shard) that repeat a key
     committed earlier; it is empty unless the store was tampered with.
     """
 
-    seqs: list[int]
-    table: pa.Table  # columns: seq, row, problem_id, sample_index, n_turns
+    parts: dict[int, pa.Table]
     drops: dict[int, set[int]] = field(default_factory=dict)
 
     @property
+    def seqs(self) -> list[int]:
+        return list(self.parts)
+
+    @property
     def n_debates(self) -> int:
-        return self.table.num_rows - sum(len(rows) for rows in self.drops.values())
+        total = sum(t.num_rows for t in self.parts.values())
+        return total - sum(len(rows) for rows in self.drops.values())
 
     @property
     def n_turns(self) -> int:
-        if self.table.num_rows == 0:
-            return 0
-        total = int(pc.sum(self.table["n_turns"]).as_py())
+        total = sum(int(pc.sum(t["n_turns"]).as_py() or 0) for t in self.parts.values())
         return total - sum(sum(self.shard_n_turns(s)[r] for r in rows) for s, rows in self.drops.items())
 
     def keys(self) -> set[tuple[str, int]]:
-        pids = self.table["problem_id"].to_pylist()
-        samples = self.table["sample_index"].to_pylist()
-        return set(zip(pids, samples, strict=True))
+        out: set[tuple[str, int]] = set()
+        for table in self.parts.values():
+            out.update(zip(table["problem_id"].to_pylist(), table["sample_index"].to_pylist(), strict=True))
+        return out
 
     def shard_n_turns(self, seq: int) -> list[int]:
-        mask = pc.equal(self.table["seq"], seq)
-        return [int(n) for n in self.table.filter(mask)["n_turns"].to_pylist()]
+        return [int(n) for n in self.parts[seq]["n_turns"].to_pylist()]
 
     def has_problem(self, seq: int, problem_id: str) -> bool:
         """Whether shard ``seq`` commits any debate of ``problem_id``."""
-        mask = pc.and_(pc.equal(self.table["seq"], seq), pc.equal(self.table["problem_id"], problem_id))
-        return bool(pc.any(mask).as_py())
+        return bool(pc.any(pc.equal(self.parts[seq]["problem_id"], problem_id)).as_py())
 
     def turn_drops(self, seq: int) -> set[int] | None:
         """Turn row positions of shard ``seq`` that belong to dropped debates (None: drop none)."""
         rows = self.drops.get(seq)
         if not rows:
             return None
-        counts = self.shard_n_turns(seq)
-        starts = [0, *accumulate(counts)]
+        starts = [0, *accumulate(self.shard_n_turns(seq))]
         return {t for r in rows for t in range(starts[r], starts[r + 1])}
 
 
-_SCAN_SCHEMA = pa.schema(
-    [
-        ("seq", pa.int64()),
-        ("row", pa.int64()),
-        ("problem_id", pa.string()),
-        ("sample_index", pa.int64()),
-        ("n_turns", pa.int64()),
-    ]
-)
-
-
 def scan_keys(root: Path, seqs: Sequence[int]) -> KeyScan:
-    """Read only ``problem_id``, ``sample_index`` and ``n_turns`` of every committed debates shard."""
-    parts: list[pa.Table] = []
+    """Read only ``problem_id``, ``sample_index`` and ``n_turns`` of every committed debates shard.
+
+    Uses ``ParquetFile.read`` and compute kernels only: ``pq.read_table``, ``Table.group_by`` and even
+    ``pa.array`` from Python objects pull in pyarrow.dataset, Acero or pandas (tens of MB of RSS each)
+    in a process that only reads.
+    """
+    parts: dict[int, pa.Table] = {}
     for seq in seqs:
         path = root / shard_name("debates", seq)
         try:
-            part = pq.read_table(path, columns=["problem_id", "sample_index", "n_turns"])
+            parts[seq] = pq.ParquetFile(path).read(columns=_KEY_COLUMNS)
         except _READ_ERRORS as exc:
             raise StoreCorruptError(f"cannot read committed shard {path}: {exc}") from exc
-        n = part.num_rows
-        parts.append(
-            pa.table(
-                {
-                    "seq": pa.array([seq] * n, pa.int64()),
-                    "row": pa.array(range(n), pa.int64()),
-                    "problem_id": part["problem_id"].combine_chunks(),
-                    "sample_index": part["sample_index"].combine_chunks(),
-                    "n_turns": part["n_turns"].combine_chunks(),
-                },
-                schema=_SCAN_SCHEMA,
-            )
-        )
-    table = pa.concat_tables(parts) if parts else _SCAN_SCHEMA.empty_table()
-    scan = KeyScan(seqs=list(seqs), table=table)
-    if table.num_rows:
-        unique = table.group_by(["problem_id", "sample_index"]).aggregate([]).num_rows
-        if unique != table.num_rows:
-            scan.drops = _duplicate_rows(table)
+    scan = KeyScan(parts=parts)
+    total = sum(t.num_rows for t in parts.values())
+    if total:
+        unique = _count_distinct_keys(list(parts.values()))
+        if unique != total:
+            scan.drops = _duplicate_rows(parts)
             logger.warning(
                 "trajectory store %s holds %d duplicate (problem_id, sample_index) commits; "
                 "keeping the first of each and skipping the rest",
                 root,
-                table.num_rows - unique,
+                total - unique,
             )
     return scan
 
 
-def _duplicate_rows(table: pa.Table) -> dict[int, set[int]]:
+def _count_distinct_keys(tables: list[pa.Table]) -> int:
+    # problem_id NUL sample_index is injective (the index has only digits).
+    pids = pa.chunked_array([c for t in tables for c in t["problem_id"].chunks], pa.string())
+    samples = pa.chunked_array([c for t in tables for c in t["sample_index"].chunks], pa.int64())
+    keys = pc.binary_join_element_wise(pids, pc.cast(samples, pa.string()), "\x00")
+    return int(pc.count_distinct(keys).as_py())
+
+
+def _duplicate_rows(parts: dict[int, pa.Table]) -> dict[int, set[int]]:
     seen: set[tuple[str, int]] = set()
     drops: dict[int, set[int]] = defaultdict(set)
-    cols = [table[name].to_pylist() for name in ("seq", "row", "problem_id", "sample_index")]
-    for seq, row, pid, sample in zip(*cols, strict=True):
-        if (pid, sample) in seen:
-            drops[seq].add(row)
-        else:
-            seen.add((pid, sample))
+    for seq, table in parts.items():
+        pairs = zip(table["problem_id"].to_pylist(), table["sample_index"].to_pylist(), strict=True)
+        for row, key in enumerate(pairs):
+            if key in seen:
+                drops[seq].add(row)
+            else:
+                seen.add(key)
     return dict(drops)
 
 

@@ -14,7 +14,8 @@ nothing for local backends (a provider's float64 value comes back as its nearest
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from operator import attrgetter
 from typing import Any
 
 import pyarrow as pa
@@ -120,55 +121,92 @@ def _table(columns: dict[str, list[Any]], schema: pa.Schema, kind: str) -> pa.Ta
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+_get_turn = attrgetter(*_TURN_PLAIN)
+_get_parsed = attrgetter(*_PARSED)
+_get_debate = attrgetter(*_DEBATE_PLAIN)
+
+
 def transcripts_to_tables(transcripts: Sequence[Transcript]) -> tuple[pa.Table, pa.Table]:
     """Convert transcripts to ``(turns, debates)`` tables, turns in transcript then turn order."""
-    turns: dict[str, list[Any]] = {name: [] for name in TURNS_SCHEMA.names}
-    debates: dict[str, list[Any]] = {name: [] for name in DEBATES_SCHEMA.names}
+    turns: dict[str, list[Any]] = {name: [] for name in ("run_id", "config_hash", "debate_id", "problem_id")}
+    turns |= {"sample_index": [], "turn_id": [], "turn_index": []}
+    turn_values: list[tuple[Any, ...]] = []
+    parsed_values: list[tuple[Any, ...]] = []
+    metadata: list[str] = []
     for tr in transcripts:
-        for name in _DEBATE_PLAIN:
-            debates[name].append(getattr(tr, name))
         try:
-            debates["metadata"].append(json.dumps(tr.metadata, ensure_ascii=False))
+            metadata.append(json.dumps(tr.metadata, ensure_ascii=False))
         except (TypeError, ValueError) as exc:
             raise InvalidTranscriptError(
                 f"debate {tr.debate_id} (problem {tr.problem_id!r}): metadata is not JSON-serialisable: {exc}"
             ) from exc
-        debates["n_turns"].append(len(tr.turns))
+        n = len(tr.turns)
         for position, turn in enumerate(tr.turns):
             if turn.index != position:
                 raise InvalidTranscriptError(
                     f"debate {tr.debate_id} (problem {tr.problem_id!r}): turn at position {position} "
                     f"has index {turn.index}; turn indices must be 0, 1, 2, ... in order"
                 )
-            turns["run_id"].append(tr.run_id)
-            turns["config_hash"].append(tr.config_hash)
-            turns["debate_id"].append(tr.debate_id)
-            turns["problem_id"].append(tr.problem_id)
-            turns["sample_index"].append(tr.sample_index)
-            turns["turn_id"].append(make_turn_id(tr.debate_id, position))
-            turns["turn_index"].append(position)
-            for name in _TURN_PLAIN:
-                turns[name].append(getattr(turn, name))
-            parsed = turn.parsed
-            for name in _PARSED:
-                turns[f"parsed_{name}"].append(getattr(parsed, name))
+            turn_values.append(_get_turn(turn))
+            parsed_values.append(_get_parsed(turn.parsed))
+        for name in ("run_id", "config_hash", "debate_id", "problem_id", "sample_index"):
+            turns[name].extend([getattr(tr, name)] * n)
+        turns["turn_id"].extend(make_turn_id(tr.debate_id, i) for i in range(n))
+        turns["turn_index"].extend(range(n))
+    for name, values in zip(_TURN_PLAIN, _transpose(turn_values, len(_TURN_PLAIN)), strict=True):
+        turns[name] = values
+    for name, values in zip(_PARSED, _transpose(parsed_values, len(_PARSED)), strict=True):
+        turns[f"parsed_{name}"] = values
+    debates = dict(
+        zip(_DEBATE_PLAIN, _transpose([_get_debate(t) for t in transcripts], len(_DEBATE_PLAIN)), strict=True)
+    )
+    debates["metadata"] = metadata
+    debates["n_turns"] = [len(t.turns) for t in transcripts]
     return _table(turns, TURNS_SCHEMA, "turns"), _table(debates, DEBATES_SCHEMA, "debates")
 
 
-def turn_row_to_dict(row: dict[str, Any]) -> dict[str, Any]:
-    """The :class:`Turn` fields (as a dict for validation) of one ``turns`` row."""
-    out = {name: row[name] for name in _TURN_PLAIN}
-    out["index"] = row["turn_index"]
-    out["parsed"] = {name: row[f"parsed_{name}"] for name in _PARSED}
+def _transpose(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(col) for col in zip(*rows, strict=True)]
+
+
+def _pylist(column: pa.Array | pa.ChunkedArray) -> list[Any]:
+    """``column.to_pylist()``, with a fast path through NumPy for lists of numbers (token ids)."""
+    if isinstance(column, pa.ChunkedArray):
+        return [v for chunk in column.chunks for v in _pylist(chunk)]
+    kind = column.type
+    if not (pa.types.is_list(kind) and (pa.types.is_integer(kind.value_type) or pa.types.is_floating(kind.value_type))):
+        return column.to_pylist()
+    values = column.values.to_numpy(zero_copy_only=False)
+    offsets = column.offsets.to_numpy()
+    out: list[Any] = [values[offsets[i] : offsets[i + 1]].tolist() for i in range(len(column))]
+    if column.null_count:
+        for i, is_null in enumerate(column.is_null().to_pylist()):
+            if is_null:
+                out[i] = None
     return out
 
 
-def build_transcript(debate: dict[str, Any], turn_rows: list[dict[str, Any]], source: str) -> Transcript:
-    """Rebuild a :class:`Transcript` from its ``debates`` row and its ``turns`` rows."""
+def turn_payloads(batch: pa.RecordBatch) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(debate_id, Turn fields as a dict)`` for each row of a ``turns`` batch, converted by column."""
+    names = list(_TURN_PLAIN)
+    columns = [_pylist(batch.column(name)) for name in names]
+    parsed = [_pylist(batch.column(f"parsed_{name}")) for name in _PARSED]
+    names += ["index", "parsed"]
+    columns.append(batch.column("turn_index").to_pylist())
+    columns.append([dict(zip(_PARSED, values, strict=True)) for values in zip(*parsed, strict=True)])
+    debate_ids = batch.column("debate_id").to_pylist()
+    for debate_id, values in zip(debate_ids, zip(*columns, strict=True), strict=True):
+        yield debate_id, dict(zip(names, values, strict=True))
+
+
+def build_transcript(debate: dict[str, Any], turns: list[dict[str, Any]], source: str) -> Transcript:
+    """Rebuild a :class:`Transcript` from its ``debates`` row and its turns (from :func:`turn_payloads`)."""
     payload = {name: debate[name] for name in _DEBATE_PLAIN}
     try:
         payload["metadata"] = json.loads(debate["metadata"])
-        payload["turns"] = [turn_row_to_dict(r) for r in turn_rows]
+        payload["turns"] = turns
         return Transcript.model_validate(payload)
     except (json.JSONDecodeError, TypeError, ValidationError) as exc:
         raise StoreCorruptError(f"{source}: debate {debate.get('debate_id')} cannot be rebuilt: {exc}") from exc

@@ -42,7 +42,13 @@ from parley.store.files import (
 from parley.store.ids import make_debate_id, validate_run_id
 from parley.store.manifest import STORE_SCHEMA_VERSION, ConfigChange, RunManifest, load_manifest
 from parley.store.reading import KeyScan, rows_of, scan_keys, shard_batches
-from parley.store.schema import DEBATES_SCHEMA, TURNS_SCHEMA, build_transcript, transcripts_to_tables
+from parley.store.schema import (
+    DEBATES_SCHEMA,
+    TURNS_SCHEMA,
+    build_transcript,
+    transcripts_to_tables,
+    turn_payloads,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -314,14 +320,16 @@ class TrajectoryStore:
                 continue
             debates_path = self.root / shard_name("debates", seq)
             turns_path = self.root / shard_name("turns", seq)
-            turn_rows = rows_of(
-                shard_batches(
+            turn_rows = (
+                pair
+                for batch in shard_batches(
                     turns_path,
                     columns=None,
                     batch_size=batch_size * 4,
                     drop_rows=scan.turn_drops(seq),
                     problem_id=problem_id,
                 )
+                for pair in turn_payloads(batch)
             )
             debate_batches = shard_batches(
                 debates_path,
@@ -331,13 +339,14 @@ class TrajectoryStore:
                 problem_id=problem_id,
             )
             for debate in rows_of(debate_batches):
-                rows = [row for _, row in zip(range(debate["n_turns"]), turn_rows, strict=False)]
-                if len(rows) != debate["n_turns"] or any(r["debate_id"] != debate["debate_id"] for r in rows):
+                n_turns, debate_id = debate["n_turns"], debate["debate_id"]
+                pairs = [pair for _, pair in zip(range(n_turns), turn_rows, strict=False)]
+                if len(pairs) != n_turns or any(pair[0] != debate_id for pair in pairs):
                     raise StoreCorruptError(
-                        f"{turns_path} does not hold the {debate['n_turns']} turns of debate "
-                        f"{debate['debate_id']} recorded in {debates_path.name}"
+                        f"{turns_path} does not hold the {n_turns} turns of debate "
+                        f"{debate_id} recorded in {debates_path.name}"
                     )
-                yield build_transcript(debate, rows, str(debates_path))
+                yield build_transcript(debate, [turn for _, turn in pairs], str(debates_path))
             if next(turn_rows, None) is not None:
                 raise StoreCorruptError(f"{turns_path} holds turns of no debate in {debates_path.name}")
 
