@@ -51,6 +51,6 @@ def test_torn_last_line_is_dropped(tmp_path: Path) -> None:
 
 def test_corrupt_middle_line_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "metrics.jsonl").write_text('{"step": 0}\nnot json\n{"step": 1}\n')
-    with pytest.raises(MetricsFileError, match="metrics.jsonl:2"):
+    with pytest.raises(MetricsFileError, match=r"metrics\.jsonl:2"):
         read_metrics(tmp_path)
     assert read_metrics(tmp_path / "missing") == []

@@ -6,6 +6,7 @@ import pytest
 
 from parley.config import ProtocolConfig
 from parley.data.problem import Problem
+from parley.debate import Transcript
 from parley.rewards.selection import best_of_n, majority_label
 from parley.training.advantages import AdvantageConfig, SelectionGroupError, compute_advantages
 from parley.training.samples import TrainingSample
@@ -14,7 +15,7 @@ from tests.rewards.shaping.debates import debate, pool
 OTHER = Problem(id="p2", question="Calculate 7 * 6.", answer="42", domain="reasoning")
 
 
-def samples() -> list:  # type: ignore[type-arg]
+def samples() -> list[Transcript]:
     # Solver with error rate 0.5: sample indices 0..5 give -65, -61, -61, -65, -61, -61 on p1.
     first = [debate(ProtocolConfig(name="single"), pool(solver=0.5), sample_index=i) for i in range(6)]
     second = [debate(ProtocolConfig(name="single"), pool(solver=0.0), sample_index=i, problem=OTHER)
