@@ -64,3 +64,16 @@ async def warm_up(model: RemoteChatModel[Any]) -> None:
 def run(coro: Any) -> Any:
     """Run a coroutine on a fresh event loop."""
     return asyncio.run(coro)
+
+
+async def closing(model: RemoteChatModel[Any], coro: Any) -> Any:
+    """Await ``coro``, then close the model's client for this loop (even when ``coro`` raised)."""
+    try:
+        return await coro
+    finally:
+        await model.aclose()
+
+
+def run_closing(model: RemoteChatModel[Any], coro: Any) -> Any:
+    """Run ``coro`` on a fresh loop and close the model's client on that loop afterwards."""
+    return asyncio.run(closing(model, coro))

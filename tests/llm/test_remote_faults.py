@@ -13,7 +13,7 @@ import pytest
 
 from parley.llm.errors import ProviderError, RetriesExhaustedError, ServerError
 from parley.llm.scripted_server import Fault, ServerScript
-from tests.llm.remote_support import BACKENDS, PARAMS, make_model, run, scripted, user, warm_up
+from tests.llm.remote_support import BACKENDS, PARAMS, make_model, run, run_closing, scripted, user, warm_up
 
 __all__ = ["scripted"]  # the fixture is imported for pytest
 
@@ -56,7 +56,7 @@ def test_retry_after_is_honoured(backend: str, scripted: Any) -> None:
     server = scripted(ServerScript(faults=[Fault("rate_limit", first_n=1, retry_after_s=0.6)]))
     # Backoff window far below Retry-After, so only the header can explain the wait.
     model = make_model(backend, server.base_url, backoff_base_s=0.001, backoff_max_s=0.001)
-    completion = run(model.complete(user("please wait"), PARAMS))
+    completion = run_closing(model, model.complete(user("please wait"), PARAMS))
     arrivals = [c.arrival_s for c in server.calls() if c.key == "please wait"]
     assert completion.attempts == 2 and len(arrivals) == 2
     assert arrivals[1] - arrivals[0] >= 0.6
@@ -68,7 +68,7 @@ def test_bad_request_is_not_retried_and_keeps_provider_message(backend: str, scr
     server = scripted(ServerScript(faults=[Fault("bad_request", first_n=5, message=message)]))
     model = make_model(backend, server.base_url)
     with pytest.raises(ProviderError) as info:
-        run(model.complete(user("too long"), PARAMS))
+        run_closing(model, model.complete(user("too long"), PARAMS))
     assert info.value.status_code == 400
     assert message in str(info.value)
     assert server.attempts_for("too long") == 1
@@ -79,7 +79,7 @@ def test_retries_stop_at_max_retries(backend: str, scripted: Any) -> None:
     server = scripted(ServerScript(faults=[Fault("server_error", first_n=10)]))
     model = make_model(backend, server.base_url, max_retries=2)
     with pytest.raises(RetriesExhaustedError) as info:
-        run(model.complete(user("always failing"), PARAMS))
+        run_closing(model, model.complete(user("always failing"), PARAMS))
     assert info.value.attempts == 3
     assert isinstance(info.value.last_error, ServerError)
     assert info.value.last_error.status_code == 500

@@ -14,7 +14,7 @@ from parley.llm.keys import KeySource, parse_secrets_file
 from parley.llm.litellm_backend import LiteLLMChatModel
 from parley.llm.openai_backend import OpenAIChatModel
 from parley.llm.scripted_server import Fault, ServerScript
-from tests.llm.remote_support import BACKENDS, PARAMS, make_model, run, scripted, user
+from tests.llm.remote_support import BACKENDS, PARAMS, make_model, run_closing, scripted, user
 
 __all__ = ["scripted"]
 
@@ -56,10 +56,10 @@ def test_rotated_key_is_picked_up_after_401(
     server = scripted(ServerScript(key_file=str(server_key)))
     model = make_model(backend, server.base_url, api_key_env="MY_KEY", secrets_file=client_key)
 
-    first = run(model.complete(user("before rotation"), PARAMS))
+    first = run_closing(model, model.complete(user("before rotation"), PARAMS))
     server_key.write_text(NEW_KEY)  # the provider rotates...
     client_key.write_text(f"MY_KEY={NEW_KEY}\n")  # ...and the secrets file is updated, no restart
-    second = run(model.complete(user("after rotation"), PARAMS))
+    second = run_closing(model, model.complete(user("after rotation"), PARAMS))
 
     assert first.text == "Echo: before rotation" and second.text == "Echo: after rotation"
     outcomes = [c.outcome for c in server.calls() if c.key == "after rotation"]
@@ -82,7 +82,7 @@ def test_unrotated_bad_key_fails_once_without_leaking(
     server = scripted(ServerScript(key_file=str(server_key), faults=[Fault("server_error", first_n=1)]))
     model = make_model(backend, server.base_url, secrets_file=client_key)
     with pytest.raises(AuthenticationError) as info:
-        run(model.complete(user("wrong key"), PARAMS))
+        run_closing(model, model.complete(user("wrong key"), PARAMS))
     # The server echoes the refused key in its message (as real providers do); we must not.
     assert info.value.status_code == 401
     assert "Incorrect API key provided" in str(info.value)
@@ -100,7 +100,7 @@ def test_retries_are_logged_at_warning_without_secrets(
     key_file.write_text(OLD_KEY)
     server = scripted(ServerScript(key_file=str(key_file), faults=[Fault("rate_limit", first_n=2)]))
     model = make_model(backend, server.base_url, secrets_file=key_file)
-    run(model.complete(user("logged"), PARAMS))
+    run_closing(model, model.complete(user("logged"), PARAMS))
     retries = [r for r in caplog.records if r.name == "parley.llm.retry"]
     assert [r.levelno for r in retries] == [logging.WARNING, logging.WARNING]
     assert [getattr(r, "status", None) for r in retries] == [429, 429]

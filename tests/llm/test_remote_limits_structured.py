@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from parley.llm.errors import StructuredOutputError
 from parley.llm.scripted_server import ServerScript
 from parley.llm.types import Message
-from tests.llm.remote_support import BACKENDS, PARAMS, make_model, run, scripted, user, warm_up
+from tests.llm.remote_support import BACKENDS, PARAMS, make_model, run, run_closing, scripted, user, warm_up
 
 __all__ = ["scripted"]
 
@@ -60,7 +60,7 @@ def test_structured_output_reasks_until_valid(backend: str, scripted: Any) -> No
     server = scripted(ServerScript(reply=_reply_after_reasks(good_after=2)))
     model = make_model(backend, server.base_url)
     messages: list[Message] = [{"role": "system", "content": "You are a verifier."}, *user("Check 2+2=4.")]
-    result = run(model.complete_structured(messages, Verdict, PARAMS, max_reasks=2))
+    result = run_closing(model, model.complete_structured(messages, Verdict, PARAMS, max_reasks=2))
     assert result.value == Verdict(verdict="PASS", confidence=0.9)
     assert result.reasks == 2 and len(server.calls()) == 3
     # The re-ask carried the validation error back to the model.
@@ -72,5 +72,5 @@ def test_structured_output_gives_up_after_max_reasks(backend: str, scripted: Any
     server = scripted(ServerScript(reply="no json here"))
     model = make_model(backend, server.base_url)
     with pytest.raises(StructuredOutputError, match="no JSON object found"):
-        run(model.complete_structured(user("Check it."), Verdict, PARAMS, max_reasks=1))
+        run_closing(model, model.complete_structured(user("Check it."), Verdict, PARAMS, max_reasks=1))
     assert len(server.calls()) == 2
