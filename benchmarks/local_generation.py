@@ -5,7 +5,7 @@ micro-batcher and are sampled in one KV-cached batch). The baseline is plain ``m
 one prompt at a time. Both sample at temperature 1 with the same number of new tokens and ignore
 EOS so lengths match; both use the same torch thread count. Target: batched >= 5x the baseline.
 
-    .venv/bin/python benchmarks/local_generation.py [--batch 32] [--new-tokens 64] [--threads 1]
+    .venv/bin/python benchmarks/local_generation.py [--batch 32] [--new-tokens 64] [--threads N]
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--new-tokens", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the hf default)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
