@@ -125,3 +125,16 @@ def test_missing_or_foreign_dir(tmp_path: Path) -> None:
         TrajectoryStore.read(tmp_path)
     with pytest.raises(ValueError, match="unknown turns column"):
         next(_open(tmp_path / "s").iter_turn_batches(columns=["bogus"]))
+
+
+def test_bad_open_arguments_fail_clearly_and_release_the_lock(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="not JSON-serialisable"):
+        TrajectoryStore.open(tmp_path / "a", config_hash="h", config={"x": object()})
+    with pytest.raises(ValueError, match="invalid run_id"):
+        TrajectoryStore.open(tmp_path / "b", run_id="../escape", config_hash="h", config={})
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match="it is a file"):
+        TrajectoryStore.open(tmp_path / "file", config_hash="h", config={})
+    # the failed opens released their locks: opening again works
+    TrajectoryStore.open(tmp_path / "b", run_id="ok", config_hash="h", config={}).close()
+    TrajectoryStore.open(tmp_path / "b", config_hash="h", config={}).close()
