@@ -73,4 +73,7 @@ def generate_cmd(
     except (DatasetError, StoreError, LLMError, FileNotFoundError, ValueError) as exc:
         fail(f"{type(exc).__name__}: {exc}")
     console.print(render_summary(result.summary))
+    for kind, example in result.summary.get("error_examples", {}).items():
+        count = result.summary["errors"].get(kind, 0)
+        console.print(f"[bold red]{kind}[/] ({count} debate(s)), e.g. {example}", markup=True, highlight=False)
     console.print(f"store: {result.output_dir}  (view: parley trajectories show {result.output_dir})")

@@ -112,9 +112,11 @@ def show(
     shown = 0
     with _store_errors():
         for transcript in store.iter_transcripts(problem_id=problem, batch_size=max(limit, 1)):
-            stdout.print(Panel(_header(transcript), title=f"debate {shown + 1}", border_style="bold"))
+            # soft_wrap=False: the shared console soft-wraps, which would crop long turns inside panels.
+            stdout.print(Panel(_header(transcript), title=f"debate {shown + 1}", border_style="bold"),
+                         soft_wrap=False)
             for turn in transcript.turns:
-                stdout.print(_turn_panel(turn))
+                stdout.print(_turn_panel(turn), soft_wrap=False)
             shown += 1
             if shown >= limit:
                 break

@@ -28,6 +28,8 @@ class GenerationStats:
     turns: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     terminations: Counter[str] = field(default_factory=Counter)
+    #: The first message seen for each error kind, so the user reads the provider's own words.
+    error_examples: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
     wall_s: float = 0.0
     verifier_available: bool = False
@@ -41,9 +43,13 @@ class GenerationStats:
         self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
         self.terminations[transcript.termination_reason] += 1
         if transcript.error:
-            self.errors[transcript.error.split(":", 1)[0]] += 1
+            kind = transcript.error.split(":", 1)[0]
+            self.errors[kind] += 1
+            self.error_examples.setdefault(kind, f"{transcript.problem_id}: {transcript.error[:500]}")
         if transcript.reward_error:
-            self.errors[f"reward:{transcript.reward_error.split(':', 1)[0]}"] += 1
+            kind = f"reward:{transcript.reward_error.split(':', 1)[0]}"
+            self.errors[kind] += 1
+            self.error_examples.setdefault(kind, f"{transcript.problem_id}: {transcript.reward_error[:500]}")
         if transcript.correct is not None:
             self.scored += 1
             self.correct += int(transcript.correct)
@@ -67,6 +73,7 @@ class GenerationStats:
             "completion_tokens": self.completion_tokens,
             "cost_usd": self.cost_usd,
             "errors": dict(self.errors),
+            "error_examples": dict(self.error_examples),
             "terminations": dict(self.terminations),
             "scored": self.scored,
             "accuracy": self.accuracy,
