@@ -8,6 +8,7 @@ from parley import __version__
 from parley.cli import config_cmd, eval_cmd, generate, model_cmd, sandbox_cmd
 from parley.cli import cooperbench as cooperbench_cmd
 from parley.cli import serve as serve_cmd
+from parley.cli import train as train_cmd
 from parley.cli import trajectories as trajectories_cmd
 from parley.cli import verify as verify_cmd
 from parley.log import configure_logging
@@ -47,6 +48,7 @@ app.add_typer(eval_cmd.app, name="eval")
 app.command("generate")(generate.generate_cmd)
 app.add_typer(model_cmd.app, name="model")
 app.command("serve")(serve_cmd.serve_cmd)
+app.command("train")(train_cmd.train_cmd)
 
 
 def main() -> None:

@@ -45,8 +45,46 @@ def build_random(
 
 
 @app.command("tiny-path")
-def tiny_path() -> None:
+def tiny_path(
+    random_init: bool = typer.Option(False, "--random", help="The random-init base instead of the warm start."),
+) -> None:
     """Print the cached embedded tiny model's directory (building it first if needed)."""
-    from parley.llm.tiny import ensure_tiny_model
+    if random_init:
+        from parley.llm.tiny import ensure_tiny_model
 
-    stdout.print(str(ensure_tiny_model()), highlight=False)
+        stdout.print(str(ensure_tiny_model()), highlight=False)
+        return
+    from parley.training.tiny_sft import ensure_tiny_sft_model
+
+    stdout.print(str(ensure_tiny_sft_model()), highlight=False)
+
+
+@app.command("init-tiny")
+def init_tiny(
+    force: bool = typer.Option(False, "--force", help="Rebuild even if the cache holds this recipe."),
+    eval_problems: int = typer.Option(200, "--eval-problems", min=0, help="Held-out problems to measure."),
+) -> None:
+    """Build the embedded tiny model: local tokenizer + small Llama, SFT on scripted debates.
+
+    Cached by the recipe's content hash in the user cache directory ($PARLEY_CACHE_DIR, else
+    ~/.cache/parley); rebuilt only when the recipe changes (or with --force). Prints the directory
+    and the warm start's final-answer accuracy on held-out problems (single-agent protocol).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from parley.cli.common import console
+    from parley.training.tiny_sft import TinySFTRecipe, ensure_tiny_sft_model, warm_start_accuracy
+
+    recipe = TinySFTRecipe()
+    with Progress(TextColumn("[bold]tiny model SFT"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("loss {task.fields[loss]}"), console=console) as progress:
+        task = progress.add_task("sft", total=recipe.steps, loss="-")
+
+        def on_step(step: int, loss: float) -> None:
+            progress.update(task, completed=step, loss=f"{loss:.3f}")
+
+        path = ensure_tiny_sft_model(recipe, force=force, progress=on_step)
+    stdout.print(str(path), highlight=False)
+    if eval_problems:
+        acc, n = warm_start_accuracy(path, n=eval_problems)
+        console.print(f"warm-start accuracy (single agent, {n} held-out problems): {acc:.1%}")

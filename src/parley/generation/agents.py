@@ -20,13 +20,13 @@ ModelPathResolver = Callable[[ModelConfig], Path | None]
 
 
 def resolve_model_path(config: ModelConfig) -> Path | None:
-    """For ``hf`` models: ``tiny`` -> the embedded tiny model (built and cached on first use)."""
+    """For ``hf`` models: ``tiny`` -> the embedded warm-started tiny model (built and cached on first use)."""
     if config.backend != "hf":
         return None
     if config.name == "tiny":
-        from parley.llm.tiny import ensure_tiny_model
+        from parley.training.tiny_sft import ensure_tiny_sft_model
 
-        return ensure_tiny_model()
+        return ensure_tiny_sft_model()
     path = Path(config.name).expanduser()
     if not path.exists():
         raise FileNotFoundError(
