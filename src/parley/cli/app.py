@@ -7,6 +7,7 @@ import typer
 from parley import __version__
 from parley.cli import config_cmd, eval_cmd, generate, model_cmd, sandbox_cmd
 from parley.cli import cooperbench as cooperbench_cmd
+from parley.cli import experiment as experiment_cmd
 from parley.cli import serve as serve_cmd
 from parley.cli import train as train_cmd
 from parley.cli import trajectories as trajectories_cmd
@@ -44,6 +45,7 @@ app.add_typer(sandbox_cmd.app, name="sandbox")
 app.add_typer(verify_cmd.app, name="verify")
 app.add_typer(trajectories_cmd.app, name="trajectories")
 app.add_typer(cooperbench_cmd.app, name="cooperbench")
+app.add_typer(experiment_cmd.app, name="experiment")
 app.add_typer(eval_cmd.app, name="eval")
 app.command("generate")(generate.generate_cmd)
 app.add_typer(model_cmd.app, name="model")
