@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from parley.cli.common import SetOption, fail, load_or_fail, stdout
+from parley.cli.common import SetOption, console, fail, load_or_fail, stdout
 
 app = typer.Typer(help="Evaluate accuracy with confidence intervals and compare arms (paired).",
                   no_args_is_help=True)
@@ -69,8 +70,16 @@ def run_cmd(
     from parley.evaluation import EvaluationError, evaluate
 
     cfg = load_or_fail(config, overrides)
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console)
+    task_id = progress.add_task(f"{label}: {cfg.protocol.name} on {cfg.dataset.name}", total=None)
+
+    def on_progress(stats: Any, _transcript: Any) -> None:
+        progress.update(task_id, total=stats.total, completed=stats.already_done + stats.completed)
+
     try:
-        result = evaluate(cfg, label=label, out_dir=out)
+        with progress:
+            result = evaluate(cfg, label=label, out_dir=out, progress=on_progress)
     except EvaluationError as exc:
         fail(str(exc))
     for table in render_summary(result.summary):

@@ -32,7 +32,7 @@ from parley.evaluation.results import BREAKDOWN_KEYS, EvalResult, EvaluationErro
 from parley.evaluation.statistics import DEFAULT_ALPHA
 
 if TYPE_CHECKING:
-    from parley.generation.runner import Scorer
+    from parley.generation.runner import ProgressCallback, Scorer
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +139,7 @@ def evaluate(
     agents: AgentPool | None = None,
     breakdown_keys: Sequence[str] = BREAKDOWN_KEYS,
     alpha: float = DEFAULT_ALPHA,
+    progress: ProgressCallback | None = None,
 ) -> EvalResult:
     """Run (or resume) ``cfg.protocol`` on ``cfg.dataset`` as arm ``label`` and score it.
 
@@ -150,6 +151,7 @@ def evaluate(
         agents: use these agents instead of building them from ``cfg`` (e.g. scripted or preloaded).
         breakdown_keys: problem metadata keys to break accuracy down by, when present.
         alpha: 1 - confidence level of the intervals.
+        progress: passed to ``run_generation`` (called after every committed transcript).
 
     Raises:
         EvaluationError: unknown dataset, domain without a verifier, missing model, a store holding a
@@ -172,7 +174,7 @@ def evaluate(
         _check_verifiers(problems, scorer)
         arm_dir.mkdir(parents=True, exist_ok=True)
         try:
-            generation = run_generation(run_cfg, agents=agents, scorer=cast("Scorer", scorer))
+            generation = run_generation(run_cfg, agents=agents, scorer=cast("Scorer", scorer), progress=progress)
         except FileNotFoundError as exc:
             raise EvaluationError(f"model: {exc}") from exc
         except LLMError as exc:
