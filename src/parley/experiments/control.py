@@ -98,20 +98,23 @@ def cancel(store: ExperimentStore, experiment_id: str, stage: str | None = None,
             known = sorted({s.base_id for s in stages} | {s.stage_id for s in stages})
             raise ExperimentError(f"experiment {experiment_id}: no stage {stage!r}; known: {', '.join(known)}")
         targets = _dependents(stages, roots) if cascade else roots
-    cancelled, signalled = [], []
-    for s in stages:
-        if s.stage_id not in targets or s.status in TERMINAL_STAGE:
-            continue
-        if not store.set_stage_if(experiment_id, s.stage_id, ("pending", "running"), status="cancelled",
-                                  error="cancelled by user"):
-            continue
-        cancelled.append(s.stage_id)
-        if s.status == "running":
-            running = [a for a in store.attempts(experiment_id, s.stage_id) if a.status in ("running", "returned")]
-            for attempt in running:
-                if terminate_group(attempt.pid, attempt.pid_created, grace_s):
-                    signalled.append(s.stage_id)
-                store.finish_attempt(attempt.id, "cancelled", error="cancelled by user")
+    cancelled: list[str] = []
+    signalled: list[str] = []
+    running: list[str] = []
+    with store.transaction():  # all at once, so the runner never sees a half-cancelled cascade
+        for s in stages:
+            if s.stage_id in targets and s.status not in TERMINAL_STAGE and store.set_stage_if(
+                    experiment_id, s.stage_id, ("pending", "running"), status="cancelled", error="cancelled by user"):
+                cancelled.append(s.stage_id)
+                if s.status == "running":
+                    running.append(s.stage_id)
+    for stage_id in running:
+        for attempt in store.attempts(experiment_id, stage_id):
+            if attempt.status not in ("running", "returned", "stopped"):
+                continue
+            if terminate_group(attempt.pid, attempt.pid_created, grace_s):
+                signalled.append(stage_id)
+            store.finish_attempt(attempt.id, "cancelled", error="cancelled by user")
     if stage is None and not process_alive(exp.runner_pid, None):
         store.set_experiment(experiment_id, status="cancelled", runner_pid=None)
     return CancelResult(experiment_id, cancelled, signalled)
