@@ -125,6 +125,12 @@ class PaddedBatch:
     old_logprobs: torch.Tensor
     advantages: torch.Tensor
 
+    def to(self, device: torch.device | str) -> PaddedBatch:
+        """The same batch on ``device`` (a no-op copy-free return when already there)."""
+        return PaddedBatch(self.input_ids.to(device), self.attention_mask.to(device),
+                           self.completion_mask.to(device), self.old_logprobs.to(device),
+                           self.advantages.to(device))
+
 
 def pad_batch(samples: Sequence[TrainingSample], pad_id: int = 0) -> PaddedBatch:
     """Concatenate context + completion ids per sample and right-pad them into one batch."""
