@@ -25,6 +25,15 @@ def test_hung_call_times_out_and_the_pool_recovers() -> None:
         assert pool.timeouts == 1 and pool.restarts == 1
 
 
+def test_a_fresh_workers_boot_is_not_charged_to_its_first_call() -> None:
+    # The worker's imports (math-verify, sympy, reasoning-gym) take longer than this call's timeout;
+    # a loaded machine once turned every first call of a run into a "timeout" this way.
+    with VerifierPool(1) as pool:
+        first = pool.run("math", ("2", "2"), timeout_s=0.05)
+        assert first.status == "ok" and first.value["correct"] is True
+        assert pool.timeouts == 0
+
+
 def test_math_verifier_reports_timeout_status() -> None:
     with VerifierPool(1) as pool:
         verifier = MathVerifier(pool, MathVerifierConfig(timeout_s=1.0))

@@ -59,6 +59,11 @@ class _Task:
     future: Future[TaskOutcome]
 
 
+# A fresh worker imports math-verify, sympy and reasoning-gym before it reads its first task (~2 s on
+# an idle machine, far more on a loaded one). Its first task gets this much extra time so the boot is
+# not charged to the call's own timeout; later tasks are timed exactly.
+BOOT_ALLOWANCE_S: Final = 60.0
+
 # ``-c`` rather than ``-m``: ``-m`` would import the package first and then run _worker a second time.
 _WORKER_BOOT: Final = "from parley.rewards._worker import _main; _main()"
 
@@ -81,6 +86,7 @@ class _Worker:
         self.conn = Connection(parent_sock.detach())
         self.task: _Task | None = None
         self.deadline: float | None = None
+        self.booted = False  # True once it has answered a task (so its imports are done)
 
     @property
     def pid(self) -> int:
@@ -218,7 +224,7 @@ class VerifierPool:
                     self._pending.appendleft(task)
                 continue
             worker.task = task
-            worker.deadline = time.monotonic() + task.timeout_s
+            worker.deadline = time.monotonic() + task.timeout_s + (0.0 if worker.booted else BOOT_ALLOWANCE_S)
 
     def _finish(self, worker: _Worker, outcome: TaskOutcome) -> None:
         task = worker.task
@@ -273,6 +279,7 @@ class VerifierPool:
             logger.warning("verifier worker %s died with exit code %s; replacing it", pid, code)
             self._replace(worker)
             return
+        worker.booted = True
         if ok:
             self._finish(worker, TaskOutcome("ok", value, None, pid))
         else:
