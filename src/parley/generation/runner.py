@@ -108,28 +108,43 @@ async def generate(
         queue.put_nowait(item)
     buffer: list[Transcript] = []
     flush_lock = asyncio.Lock()
+    flush_every = cfg.generation.flush_every
+    # Scoring and writing run in threads while the workers keep debating (a cold verifier pool takes
+    # seconds to start; waiting for it would stall every worker). A worker waits only when this many
+    # finished transcripts queue up behind a slow flush, which bounds memory.
+    backlog_cap = 4 * max(flush_every, cfg.generation.concurrency)
+    flush_task: asyncio.Task[None] | None = None
 
     async def flush(force: bool = False) -> None:
         async with flush_lock:
-            if not buffer or (not force and len(buffer) < cfg.generation.flush_every):
-                return
-            batch = list(buffer)
-            buffer.clear()
-            await asyncio.to_thread(apply_scores, batch, by_id, scorer)
-            await asyncio.to_thread(sink.write, batch)
-            for t in batch:
-                stats.add(t)
-                if progress:
-                    progress(stats, t)
+            while buffer and (force or len(buffer) >= flush_every):
+                batch = list(buffer)
+                buffer.clear()
+                await asyncio.to_thread(apply_scores, batch, by_id, scorer)
+                await asyncio.to_thread(sink.write, batch)
+                for t in batch:
+                    stats.add(t)
+                    if progress:
+                        progress(stats, t)
+
+    async def schedule_flush() -> None:
+        nonlocal flush_task
+        if flush_task is not None and flush_task.done():
+            task, flush_task = flush_task, None
+            task.result()  # a failed score/write ends the run here, with its own exception
+        if flush_task is None and len(buffer) >= flush_every:
+            flush_task = asyncio.create_task(flush())
+        if flush_task is not None and len(buffer) >= backlog_cap:
+            await asyncio.shield(flush_task)
 
     async def worker() -> None:
+        from parley.store.ids import make_debate_id
+
         while True:
             try:
                 problem, sample = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            from parley.store.ids import make_debate_id
-
             transcript = await run_protocol(
                 problem, protocol=cfg.protocol, agents=agents, prompts=prompts,
                 sampling=replace(sampling), run_id=sink.run_id,
@@ -138,14 +153,19 @@ async def generate(
                 timeout_s=cfg.generation.problem_timeout_s,
             )
             buffer.append(transcript)
-            await flush()
+            await schedule_flush()
 
     workers = [asyncio.create_task(worker()) for _ in range(min(cfg.generation.concurrency, len(pending)) or 1)]
     try:
         await asyncio.gather(*workers)
+        if flush_task is not None:
+            await flush_task
         await flush(force=True)
     finally:
         for task in workers:
             task.cancel()
+        if flush_task is not None and not flush_task.done():
+            # Never leave a shard half-handed to a writer thread while the caller closes the store.
+            await asyncio.wait({flush_task})
     stats.wall_s = stats.elapsed_s
     return stats
