@@ -57,6 +57,13 @@ def test_resume_reuses_the_store_and_load_eval_round_trips(arms: tuple[Path, Eva
     assert loaded.summary == json.loads(json.dumps(debate.summary))
     with pytest.raises(EvaluationError, match=r"no results\.jsonl"):
         load_eval(out)
+    assert debate.summary["models"] == ["scripted-judge", "scripted-solver", "scripted-verifier"]
+
+
+def test_a_different_config_under_the_same_label_is_an_error(arms: tuple[Path, EvalResult, EvalResult]) -> None:
+    out, _, _ = arms
+    with pytest.raises(EvaluationError, match="use a new --label"):
+        evaluate(make_config("mad"), label="debate", out_dir=out, agents=scripted_pool(0.1))
 
 
 def test_breakdown_and_majority_over_samples(tmp_path: Path) -> None:

@@ -188,9 +188,11 @@ def evaluate(
         scorer.close()
     with TrajectoryStore.read(store_dir) as store:
         results = _collect(store.iter_transcripts(), problems, cfg.generation.samples_per_problem, store_dir)
+    models = (sorted({m.name for m in agents.models()}) if agents is not None
+              else sorted({cfg.model_for(role).name for role in ("solver", "verifier", "judge")}))
     extra: dict[str, Any] = {"label": label, "protocol": cfg.protocol.name, "dataset": cfg.dataset.name,
-             "model": cfg.model.name, "config_hash": generation.config_hash, "run_id": generation.run_id,
-             "store": str(store_dir)}
+                             "models": models, "config_hash": generation.config_hash,
+                             "run_id": generation.run_id, "store": str(store_dir)}
     if cfg.protocol.name == "self_consistency":
         extra["num_samples"] = cfg.protocol.num_samples
     summary = summarize(results, breakdown_keys=breakdown_keys, alpha=alpha, extra=extra)
