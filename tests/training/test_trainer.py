@@ -38,7 +38,8 @@ def test_training_run_writes_metrics_checkpoints_eval_and_final_model(tmp_path: 
         assert key in last, key
     assert result.final_step == 3 and (result.final_models["shared"] / "config.json").is_file()
     assert [p.name for p in checkpoint_dirs(tmp_path / "run")] == ["step-000002", "step-000003"]
-    rows = [json.loads(x) for x in (tmp_path / "run" / "eval" / "step-000000" / "single.jsonl").read_text().splitlines()]
+    eval_file = tmp_path / "run" / "eval" / "step-000000" / "single.jsonl"
+    rows = [json.loads(x) for x in eval_file.read_text().splitlines()]
     assert rows and {"problem_id", "correct", "final_answer"} <= rows[0].keys()
     # Held-out: no evaluation question appears in the training set.
     assert set(result.eval_accuracy["single"]) == {0, 3}
@@ -81,7 +82,7 @@ def test_corrupted_checkpoint_is_named(tmp_path: Path) -> None:
     data = bytearray(model.read_bytes())
     data[len(data) // 2] ^= 0xFF
     model.write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match="model.pt"):
+    with pytest.raises(CheckpointError, match=r"model\.pt"):
         train(_cfg(out, **{"train.steps": 1}), resume=True)
 
 
