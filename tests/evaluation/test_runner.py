@@ -101,6 +101,13 @@ def test_domain_without_verifier_is_an_error_not_a_zero(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / "judged").exists()
 
 
+def test_math_problem_without_gold_answer_is_an_error(tmp_path: Path) -> None:
+    data = tmp_path / "nogold.jsonl"
+    data.write_text(json.dumps({"id": "m1", "question": "Calculate 1 + 1."}) + "\n")
+    with pytest.raises(EvaluationError, match=r"1 math problems have no gold answer \(e.g. 'm1'\)"):
+        evaluate(make_config("single", {"name": str(data)}), label="ng", out_dir=tmp_path, agents=scripted_pool(0.0))
+
+
 def test_missing_model_is_an_error(tmp_path: Path) -> None:
     cfg = ParleyConfig.model_validate({**make_config().model_dump(),
                                        "model": {"backend": "hf", "name": str(tmp_path / "no-checkpoint")}})

@@ -76,6 +76,10 @@ def _check_verifiers(problems: Sequence[Problem], scorer: Any) -> None:
         raise EvaluationError(
             f"no verifier for domain {detail}: these problems cannot be scored. Evaluate a dataset whose "
             "domains have verifiers (math, reasoning, code) or register a verifier for the domain.")
+    no_gold = [p.id for p in problems if p.domain == "math" and p.answer is None]
+    if no_gold:
+        raise EvaluationError(f"{len(no_gold)} math problems have no gold answer (e.g. {no_gold[0]!r}), so they "
+                              "cannot be scored; give every problem an 'answer'")
 
 
 @dataclass(frozen=True)
