@@ -140,12 +140,12 @@ class Measurement:
 
 def run_once(server: ServerChild, workdir: Path, *, backend: str, concurrency: int, debates: int,
              latency_s: float, offset: int, score: bool) -> Measurement:
-    from parley.config import load_config
+    from parley.config import ParleyConfig, load_config
     from parley.generation import run_generation
 
     dataset = write_dataset(workdir / f"{backend}-c{concurrency}.jsonl", debates, offset)
     name = "scripted" if backend == "openai" else "openai/scripted"
-    cfg = load_config(None, [
+    cfg: ParleyConfig = load_config(None, [
         f"model.backend={backend}", f"model.name={name}", f"model.api_base={server.base_url}",
         f"model.request_timeout_s={max(30.0, 50 * latency_s)}",
         "protocol.name=svj", "protocol.max_rounds=3",

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from parley.cli.app import app
-from parley.config import load_config
+from parley.config import ParleyConfig, load_config
 from parley.llm.scripted_server import ScriptedServer, ServerScript
 from tests.generation.support import committed_keys_exactly_once, debate_reply
 from tests.tiny_model_support import tiny_model_dir
@@ -20,7 +20,7 @@ runner = CliRunner()
 
 @pytest.mark.parametrize("name", ["generate_svj_tiny.yaml", "generate_openai.yaml"])
 def test_example_config_loads(name: str) -> None:
-    cfg = load_config(EXAMPLES / name)
+    cfg: ParleyConfig = load_config(EXAMPLES / name)
     assert cfg.protocol.name == "svj"
     result = runner.invoke(app, ["config", "show", str(EXAMPLES / name)])
     assert result.exit_code == 0, result.output
