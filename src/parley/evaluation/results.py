@@ -95,7 +95,8 @@ class EvalResult:
 
     @property
     def accuracy(self) -> float:
-        return float(self.summary["accuracy"])
+        """First-sample accuracy, computed from the per-problem results."""
+        return sum(p.first_correct for p in self.problems) / len(self.problems)
 
     def outcomes(self, metric: Metric = "first") -> dict[str, bool]:
         """problem id -> binary outcome under ``metric``."""
