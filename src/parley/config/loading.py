@@ -12,7 +12,7 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -129,12 +129,20 @@ def validate_section(model: type[M], data: Mapping[str, Any], source: str = "con
         raise ConfigError(format_validation_error(exc, model, source)) from None
 
 
+@overload
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> ParleyConfig: ...
+
+
+@overload
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *, model: type[M]) -> M: ...
+
+
 def load_config(
     path: str | Path | None = None,
     overrides: Sequence[str] = (),
     *,
-    model: type[M] = ParleyConfig,  # type: ignore[assignment]
-) -> M:
+    model: type[BaseModel] = ParleyConfig,
+) -> BaseModel:
     """Load and validate a configuration.
 
     Args:
