@@ -28,9 +28,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
+
+if TYPE_CHECKING:
+    from parley.training.counterfactuals import CounterfactualResult
+    from parley.training.rollouts import RolloutBatch
 
 T = TypeVar("T")
 
@@ -127,3 +132,28 @@ def data_parallel_from_env() -> DataParallel | None:
     if accelerator.num_processes <= 1:
         return None
     return DataParallel(accelerator)
+
+
+def gather_rollouts(dp: DataParallel, batch: RolloutBatch) -> RolloutBatch:
+    """Every rank's rollouts in rank order; phase timings are the slowest rank's, other metrics the mean."""
+    transcripts = dp.gather_objects(batch.transcripts)
+    outcomes = dp.gather_objects(batch.outcomes)
+    signals = dp.gather_objects(batch.signals)
+    problems = dp.gather_dict(batch.problems)
+    timing_keys = sorted(batch.timing)
+    timing = dict(zip(timing_keys, dp.max_floats([batch.timing[k] for k in timing_keys]), strict=True))
+    extra_keys = sorted(batch.extra_metrics)
+    extra = {k: v / dp.world_size for k, v in
+             zip(extra_keys, dp.sum_floats([batch.extra_metrics[k] for k in extra_keys]), strict=True)}
+    return replace(batch, transcripts=transcripts, outcomes=outcomes, signals=signals, problems=problems,
+                   timing=timing, extra_metrics=extra)
+
+
+def gather_counterfactuals(dp: DataParallel, result: CounterfactualResult) -> CounterfactualResult:
+    """Union of every rank's counterfactual outcomes/baselines; costs summed over ranks."""
+    cost = result.cost
+    rollouts, turns, tokens = dp.sum_floats([cost.rollouts, cost.turns, cost.tokens])
+    return replace(result, outcomes=dp.gather_dict(result.outcomes), baselines=dp.gather_dict(result.baselines),
+                   rollout_outcomes=dp.gather_dict(result.rollout_outcomes),
+                   debate_ids=dp.gather_objects(result.debate_ids),
+                   cost=replace(cost, rollouts=int(rollouts), turns=int(turns), tokens=int(tokens)))

@@ -15,6 +15,12 @@ One step, top to bottom:
    (:mod:`parley.training.optimise`);
 6. log metrics (``docs/metrics.md``), evaluate on held-out problems when due, checkpoint.
 
+Launched with several processes (``accelerate launch``/``torchrun``), the same loop runs data-parallel
+(:mod:`parley.training.distributed`): each rank generates a shard of the step's debates, the batch is
+all-gathered, each rank optimises a shard of the samples with globally weighted losses and all-reduced
+gradients, and only rank 0 logs, evaluates and checkpoints. With ``train.offline_store`` set, the
+rollouts come from an existing trajectory store instead (:mod:`parley.training.offline`).
+
 Deliberate simplifications: rollouts and optimisation alternate (no asynchronous off-policy
 generation); with ``epochs: 1`` the PPO ratio is 1 and the update is the on-policy policy gradient
 (Schulman et al. 2017; the general clipped form is kept so several epochs work).
@@ -50,6 +56,7 @@ from parley.training.checkpoint import checkpoint_dirs, load_checkpoint, save_ch
 from parley.training.config import TrainRunConfig, protocol_roles
 from parley.training.counterfactuals import coma_baselines, difference_counterfactuals, protocol_run_fn
 from parley.training.data import ProblemSampler
+from parley.training.distributed import data_parallel_from_env, gather_counterfactuals, gather_rollouts
 from parley.training.optimise import optimise
 from parley.training.policies import PolicySet
 from parley.training.rollouts import AnswerScorer, RolloutBatch, collect_rollouts, sampling_params, step_seed
@@ -168,11 +175,20 @@ def _reference_pool(policies: PolicySet) -> AgentPool | None:
 def train(cfg: TrainRunConfig, *, resume: bool = False, progress: ProgressFn | None = None,
           registry: Any | None = None) -> TrainResult:
     """Run (or, with ``resume``, continue) online RL as configured; returns where the results are."""
+    if cfg.train.offline_store is not None:
+        from parley.training.offline import train_offline
+
+        return train_offline(cfg, resume=resume, progress=progress, registry=registry)
     run_dir = Path(cfg.output.dir)
     digest = config_hash(cfg)
     existing = checkpoint_dirs(run_dir)
     run_file = run_dir / RUN_FILE
-    if run_file.exists():
+    dp = data_parallel_from_env()
+    main = dp is None or dp.is_main
+    run_exists = run_file.exists()
+    if dp is not None:
+        dp.barrier()  # every rank has looked before rank 0 writes the run file
+    if run_exists:
         info = json.loads(run_file.read_text())
         if not resume:
             raise TrainingError(f"{run_dir} already holds a training run ({info['run_id']}); pass --resume to "
@@ -184,8 +200,11 @@ def train(cfg: TrainRunConfig, *, resume: bool = False, progress: ProgressFn | N
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         run_id = f"train-{digest[:8]}-{os.urandom(4).hex()}"
-        run_file.write_text(json.dumps({"run_id": run_id, "config_hash": digest,
-                                        "config": cfg.model_dump(mode="json")}, indent=2))
+        if main:
+            run_file.write_text(json.dumps({"run_id": run_id, "config_hash": digest,
+                                            "config": cfg.model_dump(mode="json")}, indent=2))
+    if dp is not None:
+        run_id = dp.broadcast_object(run_id)
     torch.manual_seed(cfg.train.seed)
     problems = load_problems(cfg.dataset)
     eval_problems = held_out(cfg, problems)
@@ -194,6 +213,11 @@ def train(cfg: TrainRunConfig, *, resume: bool = False, progress: ProgressFn | N
     roles = protocol_roles(cfg.protocol)
     policies = PolicySet.build(base_dir, roles, cfg.train, batch_size=cfg.model.batch_size,
                                num_threads=cfg.model.num_threads)
+    if dp is not None:
+        for policy in policies.policies.values():
+            policy.model.to(dp.device)
+            if policy.reference is not None:
+                policy.reference.to(dp.device)
     tokenizer = policies.tokenizer
     pad_id = int(tokenizer.pad_token_id or 0)
     probe = torch.tensor([tokenizer.apply_chat_template(
@@ -205,9 +229,10 @@ def train(cfg: TrainRunConfig, *, resume: bool = False, progress: ProgressFn | N
         sampler.restore(state["data"])
         start_step = int(state["step"]) + 1
         logger.info("resumed", extra={"checkpoint": str(existing[-1]), "step": start_step})
-    tracker = LocalTracker(run_dir, resume_step=start_step - 1 if resume else None)
-    tracker.log_params({"config": cfg.model_dump(mode="json"), "config_hash": digest, "run_id": run_id,
-                        "base_model": str(base_dir)})
+    tracker = LocalTracker(run_dir, resume_step=start_step - 1 if resume else None) if main else None
+    if tracker is not None:
+        tracker.log_params({"config": cfg.model_dump(mode="json"), "config_hash": digest, "run_id": run_id,
+                            "base_model": str(base_dir)})
     own_registry = registry is None
     if registry is None:
         from parley.rewards.registry import default_registry
@@ -231,22 +256,29 @@ def train(cfg: TrainRunConfig, *, resume: bool = False, progress: ProgressFn | N
         return out
 
     try:
-        if start_step == 1 and eval_problems:
+        if start_step == 1 and eval_problems and main:
             initial = run_eval(0)
             if progress:
                 progress(0, initial)
         for step in range(start_step, cfg.train.steps + 1):
             t_step = time.perf_counter()
-            batch = asyncio.run(collect_rollouts(sampler.next(cfg.train.problems_per_step), agents=agents, cfg=cfg,
-                                                 scorer=scorer, step=step, run_id=run_id, config_hash=digest,
+            step_problems = sampler.next(cfg.train.problems_per_step)
+            batch = asyncio.run(collect_rollouts(dp.shard(step_problems) if dp else step_problems, agents=agents,
+                                                 cfg=cfg, scorer=scorer, step=step, run_id=run_id, config_hash=digest,
                                                  prompts=prompts))
+            local_batch = batch
+            if dp is not None:
+                batch = gather_rollouts(dp, batch)
             metrics = dict(batch.timing) | batch.extra_metrics
             transcripts, signals, outcomes = batch.transcripts, batch.signals, batch.outcomes
             cf_outcomes: dict[tuple[str, str], float] = {}
             baselines: dict[tuple[str, int], float] = {}
             if cfg.train.shaping.name in ("difference", "coma"):
                 t_cf = time.perf_counter()
-                result = asyncio.run(_counterfactuals(batch, cfg, agents, scorer, step, run_id, digest, reference))
+                result = asyncio.run(_counterfactuals(local_batch, cfg, agents, scorer, step, run_id, digest,
+                                                      reference))
+                if dp is not None:
+                    result = gather_counterfactuals(dp, result)
                 keep = set(result.debate_ids)
                 idx = [i for i, t in enumerate(transcripts) if t.debate_id in keep]
                 transcripts = [transcripts[i] for i in idx]
@@ -265,7 +297,7 @@ def train(cfg: TrainRunConfig, *, resume: bool = False, progress: ProgressFn | N
                                                               group_size=cfg.train.group_size))
             samples = with_advantages(samples, adv)
             t_opt = time.perf_counter()
-            metrics |= optimise(policies, samples, cfg.train, pad_id)
+            metrics |= optimise(policies, dp.shard(samples) if dp else samples, cfg.train, pad_id, dp=dp)
             metrics["time/optimisation_s"] = time.perf_counter() - t_opt
             metrics |= _step_metrics(transcripts, signals, samples, adv)
             metrics["reward/mean"] = _mean(batch.outcomes)
@@ -277,10 +309,13 @@ def train(cfg: TrainRunConfig, *, resume: bool = False, progress: ProgressFn | N
                                                        ) / max(metrics["time/optimisation_s"], 1e-9)
             metrics["time/step_s"] = step_s
             metrics |= debate_dynamics_metrics(transcripts, signals)
+            if not main:
+                continue  # rank 0 alone evaluates, logs and checkpoints
             if eval_problems and cfg.train.eval.every and step % cfg.train.eval.every == 0 and step != cfg.train.steps:
                 metrics |= run_eval(step)
             if step == cfg.train.steps and eval_problems:
                 metrics |= run_eval(step)
+            assert tracker is not None
             tracker.log_metrics(step, metrics)
             if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
                 save_checkpoint(run_dir, policies, step=step, data_state=sampler.state(),
@@ -288,10 +323,13 @@ def train(cfg: TrainRunConfig, *, resume: bool = False, progress: ProgressFn | N
                                 keep=cfg.train.keep_checkpoints)
             if progress:
                 progress(step, metrics)
-        final = policies.save_pretrained(run_dir / "final")
+        final = policies.save_pretrained(run_dir / "final") if main else {}
+        if dp is not None:
+            dp.barrier()
         return TrainResult(run_dir, cfg.train.steps, final, eval_acc)
     finally:
-        tracker.close()
+        if tracker is not None:
+            tracker.close()
         asyncio.run(policies.aclose())
         if own_registry:
             registry.close()
