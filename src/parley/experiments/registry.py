@@ -34,7 +34,8 @@ from parley.experiments.errors import SpecError
 Estimate = Callable[[BaseModel, Mapping[str, Any]], "int | None"]
 
 # Modules imported before any spec is planned; the lead's train/eval/compare/report kinds go here too.
-BUILTIN_KIND_MODULES: tuple[str, ...] = ("parley.experiments.kinds",)
+BUILTIN_KIND_MODULES: tuple[str, ...] = ("parley.experiments.kinds", "parley.experiments.demo_kinds",
+                                          "parley.experiments.demo_report")
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,10 @@ class EvalConfig(_Strict):
     every: int = Field(default=0, ge=0, description="Evaluate every N steps (0: only at the end).")
     protocols: list[ProtocolName] = Field(default_factory=lambda: list[ProtocolName](["svj"]))
     temperature: float = Field(default=0.0, ge=0)
+    disjoint_questions: bool = Field(
+        default=True,
+        description="Drop evaluation problems whose question text occurs among the training problems. Small "
+        "procedural task families repeat questions across seeds; with false the overlap is still reported.")
 
 
 class TrainConfig(_Strict):

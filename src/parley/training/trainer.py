@@ -93,15 +93,23 @@ def resolve_base_model(cfg: TrainRunConfig) -> Path:
     return path
 
 
-def held_out(cfg: TrainRunConfig, train: Sequence[Problem]) -> list[Problem]:
-    """Evaluation problems whose question text never appears among the training problems."""
+def held_out(cfg: TrainRunConfig, train: Sequence[Problem]) -> tuple[list[Problem], float]:
+    """Evaluation problems (not training problems) and the fraction whose question text occurs in training.
+
+    With ``train.eval.disjoint_questions`` those overlapping problems are dropped (the fraction is then
+    the share that was dropped).
+    """
     if cfg.train.eval.dataset is None:
-        return []
+        return [], 0.0
     seen = {p.question for p in train}
-    problems = [p for p in load_problems(cfg.train.eval.dataset) if p.question not in seen]
+    train_ids = {p.id for p in train}
+    problems = [p for p in load_problems(cfg.train.eval.dataset) if p.id not in train_ids]
+    overlap = sum(p.question in seen for p in problems) / max(len(problems), 1)
+    if cfg.train.eval.disjoint_questions:
+        problems = [p for p in problems if p.question not in seen]
     if not problems:
-        raise TrainingError("train.eval.dataset: every evaluation question also appears in the training set")
-    return problems
+        raise TrainingError("train.eval.dataset: no evaluation problem left after removing training problems")
+    return problems, overlap
 
 
 async def evaluate_policies(problems: Sequence[Problem], agents: AgentPool, cfg: TrainRunConfig,
@@ -207,7 +215,7 @@ def train(cfg: TrainRunConfig, *, resume: bool = False, progress: ProgressFn | N
         run_id = dp.broadcast_object(run_id)
     torch.manual_seed(cfg.train.seed)
     problems = load_problems(cfg.dataset)
-    eval_problems = held_out(cfg, problems)
+    eval_problems, overlap = held_out(cfg, problems)
     sampler = ProblemSampler(problems, cfg.train.seed)
     base_dir = resolve_base_model(cfg)
     roles = protocol_roles(cfg.protocol)
@@ -253,6 +261,7 @@ def train(cfg: TrainRunConfig, *, resume: bool = False, progress: ProgressFn | N
             eval_acc.setdefault(name, {})[step] = acc
             out[f"eval/accuracy/{name}"] = acc
             out[f"eval/n/{name}"] = float(len(rows))
+            out["eval/question_overlap"] = overlap
         return out
 
     try:
