@@ -1,6 +1,7 @@
 """Atomic, checksummed training checkpoints that are verified on save and on load.
 
-Layout of ``<run>/checkpoints/step-000012/``: ``policies/<policy_id>/{model,optimizer,scheduler}.pt``,
+Layout of ``<run>/checkpoints/step-000012/``: ``policies/<policy_id>/{model,optimizer,scheduler}.pt``
+(``model.pt``: full weights, or only the policy's LoRA adapter),
 ``state.pt`` (step, data position, RNG states of python/numpy/torch), ``meta.json`` and
 ``checksums.json`` (SHA-256 of every file). A checkpoint is written into a temporary sibling directory
 and renamed into place, so a crash mid-save never leaves a half checkpoint that looks complete. After a
@@ -66,7 +67,7 @@ def save_checkpoint(run_dir: Path, policies: PolicySet, *, step: int, data_state
     for pid, policy in policies.policies.items():
         pdir = tmp / "policies" / pid
         pdir.mkdir(parents=True)
-        torch.save(policy.model.state_dict(), pdir / "model.pt")
+        torch.save(policy.state_dict(), pdir / "model.pt")  # LoRA: the adapter only
         if policy.optimizer is not None and policy.scheduler is not None:
             torch.save(policy.optimizer.state_dict(), pdir / "optimizer.pt")
             torch.save(policy.scheduler.state_dict(), pdir / "scheduler.pt")
@@ -82,8 +83,10 @@ def save_checkpoint(run_dir: Path, policies: PolicySet, *, step: int, data_state
     # Verify: reload the saved weights into copies and compare a probe batch's logits.
     for pid, policy in policies.policies.items():
         clone = copy.deepcopy(policy.model)
-        clone.load_state_dict(torch.load(tmp / "policies" / pid / "model.pt", weights_only=True))
+        policy.load_state_dict(torch.load(tmp / "policies" / pid / "model.pt", weights_only=True), model=clone)
         clone.eval()
+        policy.activate(clone)
+        policy.activate()
         was_training = policy.model.training
         policy.model.eval()
         same = torch.equal(_probe_logits(clone, probe), _probe_logits(policy.model, probe))
@@ -125,7 +128,7 @@ def load_checkpoint(path: Path, policies: PolicySet) -> dict[str, Any]:
         pdir = path / "policies" / pid
         if not (pdir / "model.pt").is_file():
             raise CheckpointError(f"{pdir / 'model.pt'}: no weights for policy {pid!r} (was the policy mode changed?)")
-        policy.model.load_state_dict(torch.load(pdir / "model.pt", weights_only=True))
+        policy.load_state_dict(torch.load(pdir / "model.pt", weights_only=True))
         if policy.optimizer is not None and policy.scheduler is not None:
             policy.optimizer.load_state_dict(torch.load(pdir / "optimizer.pt", weights_only=True))
             policy.scheduler.load_state_dict(torch.load(pdir / "scheduler.pt", weights_only=True))

@@ -54,6 +54,7 @@ def optimise(policies: PolicySet, samples: Sequence[TrainingSample], cfg: TrainC
         if dp is not None:
             total_tokens, total_seqs = (int(v) for v in dp.sum_floats([total_tokens, total_seqs]))
         device = next(policy.model.parameters()).device
+        policy.activate()  # LoRA per role: this policy's adapter (phases alternate: no rollout runs now)
         by_role: dict[str, list[TrainingSample]] = defaultdict(list)
         for s in policy_samples:
             by_role[s.role].append(s)
