@@ -18,7 +18,8 @@ from typing import Any
 
 from scipy import stats as _st
 
-Z_95 = 1.959963984540054
+from parley.evaluation.statistics import mcnemar_exact as _mcnemar
+from parley.evaluation.statistics import wilson_interval as _wilson
 
 
 @dataclass(frozen=True)
@@ -35,19 +36,9 @@ class Proportion:
         return asdict(self)
 
 
-def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval for ``successes`` out of ``n`` (Wilson 1927). Raises on ``n <= 0``."""
-    if n <= 0:
-        raise ValueError("wilson_interval: n must be positive")
-    if not 0 <= successes <= n:
-        raise ValueError(f"wilson_interval: successes={successes} outside [0, {n}]")
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == n else min(1.0, centre + half)
-    return low, high
+def wilson_interval(successes: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval (Wilson 1927); delegates to :func:`parley.evaluation.statistics.wilson_interval`."""
+    return _wilson(successes, n)
 
 
 def proportion(successes: int, n: int) -> Proportion:
@@ -82,7 +73,7 @@ def mcnemar_exact(pairs: Sequence[tuple[bool, bool]]) -> TestResult:
     b01 = sum(1 for a, b in pairs if not a and b)
     b10 = sum(1 for a, b in pairs if a and not b)
     discordant = b01 + b10
-    p = 1.0 if discordant == 0 else float(_st.binomtest(b10, discordant, 0.5).pvalue)
+    p = _mcnemar(b10, b01).p_value
     return TestResult(
         test="mcnemar_exact",
         statistic=float(b10),
