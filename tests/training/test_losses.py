@@ -115,10 +115,13 @@ def test_gradient_flows_only_from_own_completion_tokens() -> None:
     assert grad is not None
     # Logits at position j predict token j + 1: only positions whose next token is a completion token
     # (len(context) - 1 .. end - 1) carry gradient; the other role's positions carry exactly zero.
+    # (token_logprobs keeps logits only from the first completion column on: ``offset`` columns skipped.)
     first_target = len(context) - 1
-    assert torch.count_nonzero(grad[0, :first_target]) == 0
+    offset = ids.shape[1] - grad.shape[1]
+    assert offset <= first_target
+    assert torch.count_nonzero(grad[0, :first_target - offset]) == 0
     assert torch.count_nonzero(grad[0, -1]) == 0
-    assert all(torch.count_nonzero(grad[0, j]) > 0 for j in range(first_target, ids.shape[1] - 1))
+    assert all(torch.count_nonzero(grad[0, j - offset]) > 0 for j in range(first_target, ids.shape[1] - 1))
     # The other role's tokens are context: changing them changes the completion's log-probs.
     changed = torch.tensor([[1, 4, 40, 41, 42, 6, 4, *completion]])
     with torch.no_grad():

@@ -135,10 +135,18 @@ def token_logprobs(
     """
     scale = temperature if temperature > 0 else 1.0
     positions = (attention_mask.long().cumsum(dim=-1) - 1).clamp(min=0)
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions).logits
+    length = input_ids.shape[1]
+    # Logits only from the first completion column on (HF ``logits_to_keep``): contexts are long and
+    # completions short, so the LM head, log-softmax and entropy skip most context positions.
+    has = completion_mask.bool().any(dim=0)
+    first = int(has.nonzero()[0]) if bool(has.any()) else length - 1
+    start = max(first - 1, 0)  # logits at column j predict token j + 1
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
+                   logits_to_keep=length - start).logits
     logp_all = torch.log_softmax(logits[:, :-1].float() / scale, dim=-1)
-    picked = logp_all.gather(2, input_ids[:, 1:, None]).squeeze(2)
-    entropy = -(logp_all.exp() * logp_all).sum(dim=-1)
-    mask = completion_mask[:, 1:].to(picked.dtype)
-    zero = torch.zeros_like(picked[:, :1])
+    picked = logp_all.gather(2, input_ids[:, start + 1:, None]).squeeze(2)
+    with torch.no_grad():  # reported only, never part of the loss
+        entropy = -(logp_all.exp() * logp_all).sum(dim=-1)
+    mask = completion_mask[:, start + 1:].to(picked.dtype)
+    zero = torch.zeros_like(picked[:, :1]).expand(-1, start + 1)
     return torch.cat([zero, picked * mask], dim=1), torch.cat([zero, entropy * mask], dim=1)
