@@ -71,7 +71,7 @@ def main() -> None:
 
             model_dir = build_tiny_model(Path(tmp) / "model", seed=0)
         else:
-            from parley.training.tiny_sft import ensure_tiny_sft_model
+            from parley.tiny.sft import ensure_tiny_sft_model
 
             model_dir = ensure_tiny_sft_model()
         print(f"svj, {args.problems} problems x G={args.group} per step, {args.new_tokens} new tokens, "

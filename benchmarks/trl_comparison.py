@@ -39,7 +39,7 @@ def _model_dir(random_init: bool, tmp: Path) -> Path:
         from parley.llm.tiny import build_tiny_model
 
         return build_tiny_model(tmp / "random-model", seed=0)
-    from parley.training.tiny_sft import ensure_tiny_sft_model
+    from parley.tiny.sft import ensure_tiny_sft_model
 
     return ensure_tiny_sft_model()
 

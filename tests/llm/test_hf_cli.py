@@ -31,7 +31,7 @@ def test_build_random_writes_a_loadable_model(tmp_path: Path) -> None:
 
 def test_tiny_path_builds_into_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PARLEY_CACHE_DIR", str(tmp_path))
-    result = CliRunner().invoke(app, ["model", "tiny-path"])
+    result = CliRunner().invoke(app, ["model", "tiny-path", "--random"])
     assert result.exit_code == 0, result.output
     path = Path(result.stdout.strip())
     assert path.parent == tmp_path / "tiny" and (path / "config.json").is_file()

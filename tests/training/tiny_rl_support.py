@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from parley.training.tiny_sft import TinySFTRecipe, ensure_tiny_sft_model
+from parley.tiny.sft import TinySFTRecipe, ensure_tiny_sft_model
 
 SMALL_RECIPE = TinySFTRecipe(train_problems=400, steps=250, batch_size=32, lr=5e-3, hidden_size=64,
                              intermediate_size=192, num_layers=2, num_heads=4, vocab_size=512)

@@ -54,7 +54,7 @@ def tiny_path(
 
         stdout.print(str(ensure_tiny_model()), highlight=False)
         return
-    from parley.training.tiny_sft import ensure_tiny_sft_model
+    from parley.tiny.sft import ensure_tiny_sft_model
 
     stdout.print(str(ensure_tiny_sft_model()), highlight=False)
 
@@ -73,7 +73,7 @@ def init_tiny(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from parley.cli.common import console
-    from parley.training.tiny_sft import TinySFTRecipe, ensure_tiny_sft_model, warm_start_accuracy
+    from parley.tiny.sft import TinySFTRecipe, ensure_tiny_sft_model, warm_start_accuracy
 
     recipe = TinySFTRecipe()
     with Progress(TextColumn("[bold]tiny model SFT"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

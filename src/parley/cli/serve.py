@@ -30,6 +30,11 @@ def serve_cmd(
     """
     from parley.serve import load_hf_app, run_server
 
+    if model_dir == "tiny":
+        from parley.tiny import ensure_tiny_sft_model
+
+        model_name = model_name or "tiny"
+        model_dir = str(ensure_tiny_sft_model())
     try:
         app = load_hf_app(
             model_dir,

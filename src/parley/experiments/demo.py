@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from parley.training.tiny_sft import TINY_DATASET, TINY_TASK
+from parley.tiny.sft import TINY_DATASET, TINY_TASK
 
 STRATEGIES: list[dict[str, Any]] = [
     {"name": "identity"},

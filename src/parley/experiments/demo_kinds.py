@@ -42,7 +42,7 @@ def _dataset(path: Path) -> dict[str, Any]:
 @register_stage_kind("tiny_prepare")
 def tiny_prepare(ctx: StageContext) -> None:
     """Params: ``recipe`` (dict of TinySFTRecipe overrides), ``train_size``, ``heldout_size``, ``seed``."""
-    from parley.training.tiny_sft import EVAL_SEED, TinySFTRecipe, ensure_tiny_sft_model, tiny_dataset_config
+    from parley.tiny.sft import EVAL_SEED, TinySFTRecipe, ensure_tiny_sft_model, tiny_dataset_config
 
     recipe = TinySFTRecipe(**ctx.params.get("recipe", {}))
     ctx.progress("building the warm-started tiny model (SFT on scripted debates)", 0.0)

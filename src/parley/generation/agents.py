@@ -24,7 +24,7 @@ def resolve_model_path(config: ModelConfig) -> Path | None:
     if config.backend != "hf":
         return None
     if config.name == "tiny":
-        from parley.training.tiny_sft import ensure_tiny_sft_model
+        from parley.tiny.sft import ensure_tiny_sft_model
 
         return ensure_tiny_sft_model()
     path = Path(config.name).expanduser()

@@ -84,7 +84,7 @@ ProgressFn = Callable[[int, dict[str, float]], None]
 def resolve_base_model(cfg: TrainRunConfig) -> Path:
     """``tiny`` -> the warm-started embedded model (built and cached on first use); else a local dir."""
     if cfg.model.name == "tiny":
-        from parley.training.tiny_sft import ensure_tiny_sft_model
+        from parley.tiny.sft import ensure_tiny_sft_model
 
         return ensure_tiny_sft_model()
     path = Path(cfg.model.name).expanduser()
