@@ -16,7 +16,7 @@ from parley.experiments.registry import StageContext, register_stage_kind
 
 
 def _arm_name(arm_id: str) -> str:
-    return arm_id.split("=", 1)[1].split(",")[0] if "=" in arm_id else arm_id
+    return (arm_id.split("=", 1)[1].split(",")[0] if "=" in arm_id else arm_id).split("#")[0]
 
 
 @register_stage_kind("demo_report")
