@@ -21,11 +21,11 @@ STRATEGIES: list[dict[str, Any]] = [
     {"name": "mixing", "alpha": 0.5},
 ]
 
-FULL: dict[str, Any] = {"recipe": {}, "train_size": 200, "heldout_size": 300, "steps": 16, "problems_per_step": 12,
-        "group_size": 4, "coma_fraction": 0.5}
+FULL: dict[str, Any] = {"recipe": {}, "train_size": 2000, "heldout_size": 300, "steps": 48, "problems_per_step": 16,
+                        "group_size": 4, "coma_fraction": 0.5, "lr": 1e-3}
 QUICK: dict[str, Any] = {"recipe": {"train_problems": 300, "steps": 200, "hidden_size": 64, "intermediate_size": 192,
                     "vocab_size": 512}, "train_size": 40, "heldout_size": 40, "steps": 2, "problems_per_step": 4,
-         "group_size": 2, "coma_fraction": 0.5}
+         "group_size": 2, "coma_fraction": 0.5, "lr": 1e-3}
 
 
 def demo_spec(quick: bool = False, seed: int = 0) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def demo_spec(quick: bool = False, seed: int = 0) -> dict[str, Any]:
         "dataset": {"name": TINY_DATASET, "size": b["train_size"], "seed": 11, "options": dict(TINY_TASK)},
         "generation": {"max_new_tokens": 32, "problem_timeout_s": 300},
         "train": {"steps": b["steps"], "problems_per_step": b["problems_per_step"], "group_size": b["group_size"],
-                  "lr": 2e-4, "temperature": 1.0, "seed": seed, "checkpoint_every": max(1, b["steps"] // 4),
+                  "lr": b["lr"], "temperature": 1.0, "seed": seed, "checkpoint_every": max(1, b["steps"] // 4),
                   "counterfactual": {"k": 1, "m": 2, "fraction": b["coma_fraction"]}},
     }
     prep_outputs = ["model.json", {"path": "train.jsonl", "format": "jsonl", "min_records": 1},

@@ -54,22 +54,28 @@ def tiny_prepare(ctx: StageContext) -> None:
     model_dir = ensure_tiny_sft_model(recipe, progress=on_step)
     train_size = int(ctx.params.get("train_size", 200))
     heldout_size = int(ctx.params.get("heldout_size", 300))
+    disjoint = bool(ctx.params.get("disjoint", False))
     train = load_problems(tiny_dataset_config(size=train_size, seed=int(ctx.params.get("seed", 11))))
     seen = {p.question for p in train}
     pool = load_problems(tiny_dataset_config(size=heldout_size * 4, seed=EVAL_SEED))
     heldout, questions = [], set()
     for p in pool:
-        if p.question not in seen and p.question not in questions:
+        # Distinct problem instances from another generator seed, one per question; with ``disjoint`` also no
+        # question that occurs in training (the tiny task family has only a few hundred distinct questions).
+        if p.question not in questions and not (disjoint and p.question in seen):
             heldout.append(p)
             questions.add(p.question)
         if len(heldout) == heldout_size:
             break
     if len(heldout) < heldout_size:
-        raise StageDataError(f"only {len(heldout)} held-out questions disjoint from training; lower heldout_size")
+        raise StageDataError(f"only {len(heldout)} distinct held-out questions; lower heldout_size")
+    overlap = [p.id for p in heldout if p.question in seen]
     _write_problems(ctx.output_dir / "train.jsonl", train)
     _write_problems(ctx.output_dir / "heldout.jsonl", heldout)
-    (ctx.output_dir / "model.json").write_text(json.dumps({"model_dir": str(model_dir), "recipe": recipe.digest(),
-                                                           "train": len(train), "heldout": len(heldout)}))
+    (ctx.output_dir / "model.json").write_text(json.dumps({
+        "model_dir": str(model_dir), "recipe": recipe.digest(), "train": len(train), "heldout": len(heldout),
+        "heldout_question_overlap": len(overlap) / len(heldout),
+        "heldout_unseen_ids": [p.id for p in heldout if p.question not in seen]}))
     ctx.progress(f"model ready; {len(train)} training / {len(heldout)} held-out problems", 1.0)
 
 

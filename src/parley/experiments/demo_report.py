@@ -21,7 +21,7 @@ def _arm_name(arm_id: str) -> str:
 
 @register_stage_kind("demo_report")
 def demo_report(ctx: StageContext) -> None:
-    from parley.evaluation import compare, load_eval
+    from parley.evaluation import EvalResult, compare, load_eval
     from parley.evaluation.report import Section, accuracy_table, bar_figure, learning_curve_figure, write_report
     from parley.tracking import read_metrics
 
@@ -39,6 +39,11 @@ def demo_report(ctx: StageContext) -> None:
         single[name] = load_eval(directory / "single")
     reference = "identity" if "identity" in debate else next(iter(debate))
     table = accuracy_table(debate, reference_arm=reference)
+    prep = json.loads((ctx.input_dir("prepare") / "model.json").read_text())
+    unseen = set(prep["heldout_unseen_ids"])
+    unseen_debate = {name: EvalResult(res.label, res.directory, [p for p in res.problems if p.problem_id in unseen],
+                                      res.summary) for name, res in debate.items()}
+    unseen_table = accuracy_table(unseen_debate, reference_arm=reference) if unseen else []
     fig_acc = bar_figure(debate, out / "accuracy_debate.png", title="held-out accuracy, svj protocol")
     protocols = {"svj (debate)": baseline["svj"], "single": baseline["single"],
                  f"self-consistency (k={k})": baseline["self_consistency"]}
@@ -79,7 +84,15 @@ def demo_report(ctx: StageContext) -> None:
     sections = [
         Section(title=f"Held-out accuracy by training arm (svj protocol; paired tests vs {reference})",
                 text="Wilson 95% intervals; paired bootstrap of the difference and exact McNemar test on the same "
-                     "held-out problems.", table=table, figures=[fig_acc]),
+                     f"{prep['heldout']} held-out problems (distinct instances never trained on; "
+                     f"{prep['heldout_question_overlap']:.0%} of them repeat a training question).",
+                table=table, figures=[fig_acc]),
+        Section(title="The same comparison on held-out questions that never occur in training",
+                text=f"{len(unseen)} of {prep['heldout']} held-out problems "
+                     f"({1 - prep['heldout_question_overlap']:.0%}) "
+                     f"ask a question absent from the {prep['train']} training problems; the tiny task family has few "
+                     "distinct questions, so this subset measures generalisation to unseen arithmetic facts.",
+                table=unseen_table),
         Section(title="Debate vs single agent vs compute-matched self-consistency", table=protocol_rows,
                 figures=[fig_protocols]),
         Section(title="Learning curves per arm", figures=curves),
