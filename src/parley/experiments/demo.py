@@ -60,7 +60,7 @@ def demo_spec(quick: bool = False, seed: int = 0) -> dict[str, Any]:
             {"id": "evaluate", "kind": "evaluate", "per_arm": True, "needs": ["train", "prepare"],
              "outputs": [{"path": "done.json", "format": "json"}, {"path": "svj", "type": "dir"},
                          {"path": "single", "type": "dir"}]},
-            {"id": "report", "kind": "demo_report", "needs": ["baseline", "evaluate", "train"],
+            {"id": "report", "kind": "demo_report", "needs": ["prepare", "baseline", "evaluate", "train"],
              "outputs": ["report.html", "report.md", {"path": "headline.json", "format": "json",
                                                       "required_keys": ["rows"]}]},
         ],
