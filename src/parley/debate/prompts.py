@@ -28,6 +28,7 @@ class PromptSet:
             trim_blocks=True, lstrip_blocks=True,
         )
         self._templates: dict[str, jinja2.Template] = {}
+        self._texts: dict[str, str] = {}
         self.sources: dict[str, str] = {}
         packaged = resources.files("parley.debate") / "prompts"
         for name in TEMPLATE_NAMES:
@@ -43,8 +44,13 @@ class PromptSet:
             except jinja2.TemplateSyntaxError as exc:
                 raise ValueError(f"prompt template {origin}: line {exc.lineno}: {exc.message}") from None
             self.sources[name] = origin
+            self._texts[name] = text
         if override_dir is not None and not Path(override_dir).is_dir():
             raise ValueError(f"protocol.prompts_dir: {override_dir} is not a directory")
+
+    def template_text(self, name: str) -> str:
+        """The source text of template ``name`` (packaged or overridden)."""
+        return self._texts[name]
 
     def render(self, name: str, **values: Any) -> str:
         """Render template ``name``; a missing variable raises with the template's origin."""

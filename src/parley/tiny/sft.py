@@ -79,7 +79,11 @@ class TinySFTRecipe:
     role_weights: dict[str, float] = field(default_factory=lambda: {"solver": 0.7, "verifier": 0.15, "judge": 0.15})
 
     def digest(self) -> str:
-        payload = {"version": SFT_RECIPE_VERSION, **dataclasses.asdict(self)}
+        """Content hash of the recipe, including the packaged prompt templates the debates are rendered with
+        (the model learns their format, so editing a template must rebuild it)."""
+        prompts = PromptSet()
+        templates = {name: prompts.template_text(name) for name in sorted(prompts.sources)}
+        payload = {"version": SFT_RECIPE_VERSION, "templates": templates, **dataclasses.asdict(self)}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
