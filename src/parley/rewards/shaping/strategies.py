@@ -20,10 +20,12 @@ input is missing raises :class:`MissingShapingInputError` naming the debate and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import Field
 
+from parley.debate.types import Transcript, Turn
 from parley.rewards.shaping.base import MissingShapingInputError, ShapingBatch, ShapingStrategyConfig, register
 
 
@@ -75,41 +77,39 @@ def mixing(cfg: MixingConfig, batch: ShapingBatch) -> list[list[float]]:
     return out
 
 
-@register("difference", DifferenceConfig)
-def difference(cfg: DifferenceConfig, batch: ShapingBatch) -> list[list[float]]:
+def _outcome_minus(batch: ShapingBatch, roles: tuple[str, ...] | None,
+                   value: Callable[[Transcript, Turn], float]) -> list[list[float]]:
+    """``G - value(turn)`` for turns of ``roles`` (every role when ``None``), ``G`` for the others."""
     out: list[list[float]] = []
     for transcript, s in zip(batch.transcripts, batch.signals, strict=True):
-        row = []
-        for turn in transcript.turns:
-            if cfg.roles is not None and turn.role not in cfg.roles:
-                row.append(s.outcome)
-                continue
-            key = (transcript.debate_id, turn.role)
-            if key not in batch.counterfactual_outcomes:
-                raise MissingShapingInputError(
-                    f"difference: no counterfactual outcome G(z without role) for debate "
-                    f"{transcript.debate_id!r}, role {turn.role!r}; run difference_counterfactuals on this "
-                    f"debate (or restrict shaping.roles)")
-            row.append(s.outcome - batch.counterfactual_outcomes[key])
-        out.append(row)
+        out.append([s.outcome if roles is not None and turn.role not in roles else s.outcome - value(transcript, turn)
+                    for turn in transcript.turns])
     return out
+
+
+@register("difference", DifferenceConfig)
+def difference(cfg: DifferenceConfig, batch: ShapingBatch) -> list[list[float]]:
+    def without_role(transcript: Transcript, turn: Turn) -> float:
+        key = (transcript.debate_id, turn.role)
+        if key not in batch.counterfactual_outcomes:
+            raise MissingShapingInputError(
+                f"difference: no counterfactual outcome G(z without role) for debate "
+                f"{transcript.debate_id!r}, role {turn.role!r}; run difference_counterfactuals on this "
+                f"debate (or restrict shaping.roles)")
+        return batch.counterfactual_outcomes[key]
+
+    return _outcome_minus(batch, cfg.roles, without_role)
 
 
 @register("coma", ComaConfig)
 def coma(cfg: ComaConfig, batch: ShapingBatch) -> list[list[float]]:
-    out: list[list[float]] = []
-    for transcript, s in zip(batch.transcripts, batch.signals, strict=True):
-        row = []
-        for turn in transcript.turns:
-            if cfg.roles is not None and turn.role not in cfg.roles:
-                row.append(s.outcome)
-                continue
-            key = (transcript.debate_id, turn.index)
-            if key not in batch.baselines:
-                raise MissingShapingInputError(
-                    f"coma: no counterfactual baseline b_role for debate {transcript.debate_id!r}, role "
-                    f"{turn.role!r}, turn {turn.index}; run coma_baselines on this debate (or restrict "
-                    f"shaping.roles)")
-            row.append(s.outcome - batch.baselines[key])
-        out.append(row)
-    return out
+    def baseline(transcript: Transcript, turn: Turn) -> float:
+        key = (transcript.debate_id, turn.index)
+        if key not in batch.baselines:
+            raise MissingShapingInputError(
+                f"coma: no counterfactual baseline b_role for debate {transcript.debate_id!r}, role "
+                f"{turn.role!r}, turn {turn.index}; run coma_baselines on this debate (or restrict "
+                f"shaping.roles)")
+        return batch.baselines[key]
+
+    return _outcome_minus(batch, cfg.roles, baseline)
