@@ -10,7 +10,7 @@ import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TASK_DIR = FIXTURES / "dataset" / "demo_task" / "task1"
-RECORDS = Path(__file__).resolve().parents[3] / "shared" / "data" / "cooperbench" / "runs_command_a_lite.json"
+RECORDS = Path(__file__).resolve().parents[2] / "data" / "cooperbench" / "runs_command_a_lite.json"
 
 
 def _git(cwd: Path, *args: str) -> str:

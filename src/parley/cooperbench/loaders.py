@@ -1,7 +1,7 @@
 """Read CooperBench runs into :class:`RunRecord` objects.
 
 Two layouts are read (arXiv 2601.13295 released its harness with the first; the second is the
-normalised file of a public reproduction, kept in ``shared/data/cooperbench``):
+normalised file of a public reproduction, shipped in ``data/cooperbench`` of the repository):
 
 * **logs directory**: ``logs/<run>/<solo|coop>/<repo>/<task>/<pair>/`` holding ``result.json`` (run
   metadata and the agents), ``eval.json`` (merge and test outcome), ``conversation.json`` (coop
@@ -167,7 +167,7 @@ def record_from_flat(raw: dict[str, Any], source: str) -> RunRecord:
 
 
 def load_records_file(path: str | Path) -> LoadResult:
-    """Read the normalised JSON list of records (see ``shared/data/cooperbench/README.md``)."""
+    """Read the normalised JSON list of records (format: ``data/cooperbench/README.md`` and docs/cooperbench.md)."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
