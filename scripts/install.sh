@@ -20,6 +20,17 @@ if ! command -v bwrap >/dev/null 2>&1; then
   fi
 fi
 
+# Browser tests (report and viewer pages in headless Chromium) need Debian's chromium + chromedriver;
+# installed with the dev extra where apt is available, skipped (with a note) elsewhere.
+if [[ ",$EXTRAS," == *",dev,"* ]] && ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[install] installing chromium + chromium-driver (apt, for browser tests)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "[install] note: chromium/chromedriver not found; browser tests will be skipped" >&2
+  fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
   echo "[install] creating .venv"
   "$PY" -m venv .venv
