@@ -60,7 +60,7 @@ class ModelConfig(StrictModel):
 
 
 class ProtocolConfig(StrictModel):
-    """Which debate protocol runs (ALGORITHMS.md section 1) and its knobs."""
+    """Which debate protocol runs (docs/algorithms.md section 1) and its knobs."""
 
     name: ProtocolName = "svj"
     max_rounds: int = Field(default=3, ge=1, le=50)

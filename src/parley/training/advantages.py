@@ -1,4 +1,4 @@
-"""Advantage estimators over grouped samples (ALGORITHMS.md section 4).
+"""Advantage estimators over grouped samples (docs/algorithms.md section 4).
 
 Groups are AT-GRPO groups (same problem, same role, same turn position; see
 :mod:`parley.training.samples`). With r the shaped reward:

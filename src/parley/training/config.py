@@ -78,7 +78,7 @@ class EvalConfig(_Strict):
 
 
 class TrainConfig(_Strict):
-    """Online multi-agent RL (ALGORITHMS.md sections 3-9)."""
+    """Online multi-agent RL (docs/algorithms.md sections 3-9)."""
 
     steps: int = Field(default=20, ge=1)
     problems_per_step: int = Field(default=8, ge=1)

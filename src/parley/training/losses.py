@@ -1,4 +1,4 @@
-"""Token-level PPO-clip policy loss, k3 KL penalty and per-token log-probs (ALGORITHMS.md section 5).
+"""Token-level PPO-clip policy loss, k3 KL penalty and per-token log-probs (docs/algorithms.md section 5).
 
 PPO-clip (Schulman et al. 2017) with DAPO-style decoupled clip ranges (Yu et al. 2025, eps_low /
 eps_high): ratio_t = exp(logp_t - old_logp_t),

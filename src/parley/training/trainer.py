@@ -1,4 +1,4 @@
-"""Online multi-agent RL over debates: ``parley train CONFIG`` (ALGORITHMS.md sections 3-9).
+"""Online multi-agent RL over debates: ``parley train CONFIG`` (docs/algorithms.md sections 3-9).
 
 One step, top to bottom:
 

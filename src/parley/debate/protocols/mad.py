@@ -1,5 +1,5 @@
 """Multi-agent debate (Du et al. 2023, "Improving Factuality and Reasoning in Language Models through
-Multiagent Debate"), ALGORITHMS.md section 1 ``mad``.
+Multiagent Debate"), docs/algorithms.md section 1 ``mad``.
 
 N agents, R rounds (``protocol.max_rounds``). Round 0: independent answers. Round r > 0: each agent sees
 its own previous answer and the other agents' answers from round r-1 and answers again. The final answer

@@ -1,4 +1,4 @@
-"""Single-agent baselines (ALGORITHMS.md section 1).
+"""Single-agent baselines (docs/algorithms.md section 1).
 
 ``single``: one solver sample. ``self_consistency`` (Wang et al. 2023): ``protocol.num_samples``
 independent solver samples and a majority vote; choose ``num_samples`` to match a debate's token budget

@@ -1,4 +1,4 @@
-"""Solver -> verifier -> judge (ALGORITHMS.md section 1, ``svj``).
+"""Solver -> verifier -> judge (docs/algorithms.md section 1, ``svj``).
 
 Round k: the solver answers, seeing the problem, its own previous answers and every critique so far;
 the verifier checks the latest attempt and gives a verdict (pass/fail) and a critique. The loop stops

@@ -1,4 +1,4 @@
-"""Reward shaping strategies, registered by name (ALGORITHMS.md section 6).
+"""Reward shaping strategies, registered by name (docs/algorithms.md section 6).
 
 ``shape(config, batch)`` maps a :class:`ShapingBatch` (transcripts, their :class:`DebateSignals` and
 any counterfactual inputs) to per-turn rewards plus diagnostics. ``ShapingConfig`` is the pydantic

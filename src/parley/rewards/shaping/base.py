@@ -1,4 +1,4 @@
-"""Shaping strategy registry, batch inputs, results and errors (ALGORITHMS.md section 6).
+"""Shaping strategy registry, batch inputs, results and errors (docs/algorithms.md section 6).
 
 A strategy is a function ``(config, batch) -> list[list[float]]`` giving one reward per turn of each
 transcript (aligned with ``transcript.turns``), registered under a name with its pydantic config model.

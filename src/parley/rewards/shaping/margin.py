@@ -1,4 +1,4 @@
-"""``margin`` and ``quality`` shaping (MAPoRL, Park et al. 2025; MARTI), ALGORITHMS.md section 6.
+"""``margin`` and ``quality`` shaping (MAPoRL, Park et al. 2025; MARTI), docs/algorithms.md section 6.
 
 Per turn t of a role: R_t is the turn's reward (``base: local``, the local signal of section 2, or
 ``base: outcome``, G), Q_t the mean of R over the same role's previous turns in the debate, and

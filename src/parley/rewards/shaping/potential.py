@@ -1,5 +1,5 @@
 """``potential``: potential-based shaping (Ng, Harada & Russell 1999, "Policy invariance under reward
-transformations"), ALGORITHMS.md section 6.
+transformations"), docs/algorithms.md section 6.
 
 The debate is an episode of T turns; state s_t is the transcript after its first t turns (s_0: none).
 Base per-step reward: r_t = G on the last turn (t = T - 1) and 0 elsewhere, so the undiscounted raw

@@ -1,4 +1,4 @@
-"""``identity``, ``mixing``, ``difference`` and ``coma`` shaping (ALGORITHMS.md section 6).
+"""``identity``, ``mixing``, ``difference`` and ``coma`` shaping (docs/algorithms.md section 6).
 
 - ``identity``: every turn gets the outcome G.
 - ``mixing``: r_t = alpha * G + (1 - alpha) * L_t with L_t the turn's local signal (section 2),
