@@ -12,8 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Backend = Literal["hf", "litellm", "openai"]
-ProtocolName = Literal["svj", "mad", "single", "self_consistency"]
+from parley.config.registries import PROTOCOLS
+from parley.config.registries import BackendName as BackendName  # re-exported: open, registry-validated
+from parley.config.registries import ProtocolName as ProtocolName
 
 
 class StrictModel(BaseModel):
@@ -27,11 +28,11 @@ class ModelConfig(StrictModel):
 
     ``backend``: ``hf`` (a local transformers checkpoint; ``name`` is a directory or ``tiny`` for the
     embedded tiny model), ``litellm`` (any provider LiteLLM supports, ``name`` like
-    ``cohere/command-a-03-2025``) or ``openai`` (the official client against any OpenAI-compatible
-    endpoint at ``api_base``).
+    ``cohere/command-a-03-2025``), ``openai`` (the official client against any OpenAI-compatible
+    endpoint at ``api_base``), or a backend registered with ``parley.llm.register_backend``.
     """
 
-    backend: Backend = "hf"
+    backend: BackendName = "hf"
     name: str = "tiny"
     api_base: str | None = None
     api_key_env: str | None = Field(
@@ -60,7 +61,11 @@ class ModelConfig(StrictModel):
 
 
 class ProtocolConfig(StrictModel):
-    """Which debate protocol runs (docs/algorithms.md section 1) and its knobs."""
+    """Which debate protocol runs (docs/algorithms.md section 1) and its knobs.
+
+    ``name``: a built-in (``svj``, ``mad``, ``single``, ``self_consistency``) or a protocol registered
+    with ``parley.debate.protocols.protocol``.
+    """
 
     name: ProtocolName = "svj"
     max_rounds: int = Field(default=3, ge=1, le=50)
@@ -140,11 +145,15 @@ class ParleyConfig(StrictModel):
     @model_validator(mode="after")
     def _check_roles(self) -> ParleyConfig:
         known = {"solver", "verifier", "judge"}
+        # A plug-in protocol may add roles; it declared them when it registered (built-ins are not
+        # imported here: their roles are the ones above).
+        entry = PROTOCOLS.loaded(self.protocol.name)
+        declared = list(entry.meta("roles")(self.protocol)) if entry is not None and entry.meta("roles") else []
         for role in self.models:
-            if role not in known and not role.startswith("agent_"):
-                raise ValueError(
-                    f"models.{role}: unknown role; allowed: solver, verifier, judge, agent_<k>"
-                )
+            if role not in known and role not in declared and not role.startswith("agent_"):
+                allowed = ", ".join(["solver", "verifier", "judge", "agent_<k>",
+                                     *(r for r in declared if r not in known and not r.startswith("agent_"))])
+                raise ValueError(f"models.{role}: unknown role; allowed: {allowed}")
         return self
 
     def model_for(self, role: str) -> ModelConfig:

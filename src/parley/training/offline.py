@@ -186,7 +186,7 @@ def offline_signals(transcripts: Sequence[Transcript], scorer: AnswerScorer, sel
     for t in transcripts:
         if t.problem_id not in scorer.problems:
             scorer.problems[t.problem_id] = Problem(id=t.problem_id, question=t.question, answer=t.gold_answer,
-                                                    domain=t.domain)  # type: ignore[arg-type]
+                                                    domain=t.domain)
     extra: dict[str, float] = {}
     if selection == "majority_label":
         labels = majority_label(transcripts)

@@ -17,7 +17,13 @@ from parley.debate.protocols.base import Outcome, protocol
 from parley.debate.protocols.voting import majority_vote
 
 
-@protocol("mad")
+def mad_roles(cfg: ProtocolConfig) -> list[str]:
+    """``agent_0`` .. ``agent_{N-1}`` and ``judge`` when ``use_judge`` is true."""
+    agents = [f"agent_{k}" for k in range(cfg.num_agents)]
+    return [*agents, "judge"] if cfg.use_judge else agents
+
+
+@protocol("mad", roles=mad_roles)
 async def mad(ctx: DebateContext, cfg: ProtocolConfig) -> Outcome:
     question = ctx.problem.question
     n = cfg.num_agents

@@ -67,7 +67,11 @@ def base_step_rewards(signals: DebateSignals) -> list[float]:
     return rewards
 
 
-@register("potential", PotentialConfig)
+def _potential_needs(cfg: PotentialConfig) -> tuple[str, ...]:
+    return ("potential_fn",) if cfg.phi == "callable" else ()
+
+
+@register("potential", PotentialConfig, needs=_potential_needs)
 def potential(cfg: PotentialConfig, batch: ShapingBatch) -> list[list[float]]:
     out: list[list[float]] = []
     for transcript, s in zip(batch.transcripts, batch.signals, strict=True):

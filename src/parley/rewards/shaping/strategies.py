@@ -87,7 +87,7 @@ def _outcome_minus(batch: ShapingBatch, roles: tuple[str, ...] | None,
     return out
 
 
-@register("difference", DifferenceConfig)
+@register("difference", DifferenceConfig, needs=("counterfactual_outcomes",))
 def difference(cfg: DifferenceConfig, batch: ShapingBatch) -> list[list[float]]:
     def without_role(transcript: Transcript, turn: Turn) -> float:
         key = (transcript.debate_id, turn.role)
@@ -101,7 +101,7 @@ def difference(cfg: DifferenceConfig, batch: ShapingBatch) -> list[list[float]]:
     return _outcome_minus(batch, cfg.roles, without_role)
 
 
-@register("coma", ComaConfig)
+@register("coma", ComaConfig, needs=("baselines",))
 def coma(cfg: ComaConfig, batch: ShapingBatch) -> list[list[float]]:
     def baseline(transcript: Transcript, turn: Turn) -> float:
         key = (transcript.debate_id, turn.index)
