@@ -16,6 +16,30 @@ from parley.config.registries import PROTOCOLS
 from parley.config.registries import BackendName as BackendName  # re-exported: open, registry-validated
 from parley.config.registries import ProtocolName as ProtocolName
 
+# Algorithm choices of the ``train:`` section. Their one home is here, in the lowest layer, so the
+# training config validates without importing the algorithms; parley.training.advantages and
+# parley.training.losses take these names from here.
+Estimator = Literal["grpo", "rloo", "reinforce_pp"]
+"""Advantage estimator (docs/algorithms.md section 4)."""
+GROUP_ESTIMATORS: tuple[Estimator, ...] = ("grpo", "rloo")
+"""The group-relative estimators: they need at least 2 rollouts per problem."""
+AdvantageScale = Literal["std", "none"]
+"""``grpo`` normalisation: ``std`` (GRPO) or ``none`` (Dr.GRPO)."""
+Aggregation = Literal["token_mean", "seq_mean"]
+"""How per-token losses are averaged (docs/algorithms.md section 5)."""
+
+
+def validate_group_size(estimator: str, group_size: int, field_name: str = "group_size") -> None:
+    """Reject group-relative estimators with fewer than 2 rollouts per problem.
+
+    Raises:
+        ValueError: naming ``field_name``, the value and the fix.
+    """
+    if estimator in GROUP_ESTIMATORS and group_size < 2:
+        raise ValueError(
+            f"{field_name}={group_size}: estimator {estimator!r} is group-relative and needs at least 2 "
+            f"rollouts per problem (every advantage would be 0); set {field_name} >= 2 or use reinforce_pp")
+
 
 class StrictModel(BaseModel):
     """Base for config sections: unknown fields are errors, assignments are validated."""

@@ -18,11 +18,13 @@ exactly at a sample's own sampled tokens, so other roles' tokens (context) are n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
-Aggregation = Literal["token_mean", "seq_mean"]
+from parley.config.models import Aggregation
+
+__all__ = ["Aggregation", "LossOutput", "k3_kl", "ppo_clip_loss", "token_logprobs"]
 
 
 @dataclass
