@@ -56,6 +56,7 @@ def known_name(registry: Registry[Any]) -> AfterValidator:
             raise PydanticCustomError("unknown_name", "{message}", {"message": str(registry.unknown(name))})
         return name
 
+    check.registry = registry  # type: ignore[attr-defined]  # lets docs generators list the known names
     return AfterValidator(check)
 
 

@@ -32,11 +32,16 @@ from parley.rewards.signals import DebateSignals
 class PotentialConfig(ShapingStrategyConfig):
     """``potential``: discount ``gamma``, potential ``phi``, and the per-turn ``target``."""
 
-    name: Literal["potential"] = "potential"
-    gamma: float = Field(default=1.0, ge=0.0, le=1.0)
-    phi: Literal["answer_correct", "length", "callable"] = "answer_correct"
+    name: Literal["potential"] = Field(default="potential", description="Selects this strategy.")
+    gamma: float = Field(default=1.0, ge=0.0, le=1.0, description="Discount gamma of the shaped step reward.")
+    phi: Literal["answer_correct", "length", "callable"] = Field(
+        default="answer_correct", description="The potential: `answer_correct` (1 when the latest proposed answer is "
+        "correct), `length` (-length_penalty * turns so far) or `callable` (a user function, `ShapingBatch."
+        "potential_fn`).")
     length_penalty: float = Field(default=0.0, ge=0.0, description="phi=length: Phi(s_t) = -penalty * t.")
-    target: Literal["step", "return_to_go"] = "step"
+    target: Literal["step", "return_to_go"] = Field(
+        default="step", description="What each turn is trained on: the shaped step reward, or its discounted "
+        "return to go (earlier turns then see the outcome).")
 
     @model_validator(mode="after")
     def _length_needs_penalty(self) -> PotentialConfig:

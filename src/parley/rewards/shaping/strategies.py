@@ -32,13 +32,13 @@ from parley.rewards.shaping.base import MissingShapingInputError, ShapingBatch, 
 class IdentityConfig(ShapingStrategyConfig):
     """``identity``: no parameters."""
 
-    name: Literal["identity"] = "identity"
+    name: Literal["identity"] = Field(default="identity", description="Selects this strategy.")
 
 
 class MixingConfig(ShapingStrategyConfig):
     """``mixing``: ``alpha`` weights the outcome G against the local signal."""
 
-    name: Literal["mixing"] = "mixing"
+    name: Literal["mixing"] = Field(default="mixing", description="Selects this strategy.")
     alpha: float = Field(default=0.5, ge=0.0, le=1.0, description="Weight of G; 1 - alpha weights L_role.")
     format_weight: float = Field(
         default=0.0, ge=0.0, le=1.0, description="Share of the format signal inside L_role.")
@@ -47,7 +47,7 @@ class MixingConfig(ShapingStrategyConfig):
 class DifferenceConfig(ShapingStrategyConfig):
     """``difference``: needs ``counterfactual_outcomes[(debate_id, role)]`` for each shaped role."""
 
-    name: Literal["difference"] = "difference"
+    name: Literal["difference"] = Field(default="difference", description="Selects this strategy.")
     roles: tuple[str, ...] | None = Field(
         default=None, description="Roles that get D_role; None = all. Other roles' turns get G.")
 
@@ -55,7 +55,7 @@ class DifferenceConfig(ShapingStrategyConfig):
 class ComaConfig(ShapingStrategyConfig):
     """``coma``: needs ``baselines[(debate_id, turn_index)]`` for each turn of a shaped role."""
 
-    name: Literal["coma"] = "coma"
+    name: Literal["coma"] = Field(default="coma", description="Selects this strategy.")
     roles: tuple[str, ...] | None = Field(
         default=None, description="Roles that get G - b; None = all. Other roles' turns get G.")
 
