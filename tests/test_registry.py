@@ -100,3 +100,10 @@ def test_declared_builtins_match_what_the_modules_register() -> None:
         entries = registry.entries()  # imports every declared module
         builtin = {e.name: e.module for e in entries if e.name in registry.builtins}
         assert builtin == registry.builtins
+
+
+def test_declared_stage_kinds_match_what_the_modules_register() -> None:
+    from parley.experiments.registry import BUILTIN_KINDS, KINDS
+
+    KINDS.load_builtins()
+    assert {name: KINDS.entry(name).module for name in BUILTIN_KINDS} == BUILTIN_KINDS

@@ -34,9 +34,17 @@ from parley.registry import Registry
 
 Estimate = Callable[[BaseModel, Mapping[str, Any]], "int | None"]
 
-# Modules imported before any spec is planned; the lead's train/eval/compare/report kinds go here too.
-BUILTIN_KIND_MODULES: tuple[str, ...] = ("parley.experiments.kinds", "parley.experiments.demo_kinds",
-                                          "parley.experiments.demo_report")
+# The built-in kinds and the module that registers each (imported before any spec is planned, and on
+# first lookup of the kind). A new built-in kind is declared here.
+BUILTIN_KINDS: dict[str, str] = {
+    "prepare": "parley.experiments.kinds",
+    "tiny_prepare": "parley.experiments.demo_kinds",
+    "baseline": "parley.experiments.demo_kinds",
+    "train": "parley.experiments.demo_kinds",
+    "evaluate": "parley.experiments.demo_kinds",
+    "demo_report": "parley.experiments.demo_report",
+}
+BUILTIN_KIND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(BUILTIN_KINDS.values()))
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,7 @@ class StageKind:
 
 
 KINDS: Registry[StageFn] = Registry(
-    "stage kind", field="stages.kind", error=SpecError,
+    "stage kind", field="stages.kind", error=SpecError, builtins=BUILTIN_KINDS,
     hint="register one with @register_stage_kind or list its module in the spec's plugins")
 """Stage kinds by name; metadata ``estimate`` (rollouts the stage will generate, for ``--dry-run``)."""
 
