@@ -112,7 +112,7 @@ def test_corrupted_artifact_detected_on_resume(problems_file: Path, tmp_path: Pa
         {"id": "b", "kind": "write_value", "needs": ["a"], "outputs": OUT,
          "params": {"marker": str(marker), "sum": ["a"]}},
         {"id": "c", "kind": "write_value", "outputs": OUT, "params": {"marker": str(marker)}},
-    ]))
+    ], max_parallel=1))  # serial, so the marker order below is the plan order
     runner = ExperimentRunner(tmp_path / "root")
     record = runner.run(spec)
     a_out = runner.store.stage(record.id, "a").dir / "out.json"
