@@ -257,35 +257,38 @@ def generate(
     active = list(range(n))
     rows = torch.arange(n, device=device)
     partial: dict[int, list[int]] = {i: [] for i in string_rows}  # host ids of rows with stop strings
+    any_nucleus = bool(nucleus_rows)
     t = 0
     while True:
         with maybe(timer, "sampling"):
-            ids, lps = sample_tokens(logits.float(), temps, top_ps, uniforms[rows, t],
-                                     any_nucleus=any(i in nucleus_rows for i in active))
+            ids, lps = sample_tokens(logits.float(), temps, top_ps, uniforms[rows, t], any_nucleus=any_nucleus)
         with maybe(timer, "bookkeeping"):
             out_ids[rows, t] = ids
             out_lps[rows, t] = lps
             done = torch.isin(ids, stops) | (last <= t)
-            flags = done.tolist()  # the one host transfer per token
+            finished = done.nonzero().squeeze(1).tolist()  # the one host transfer per token
         with maybe(timer, "stop_checks"):
             if partial:
                 host_ids = ids.tolist()
+                ended = set(finished)
                 for j, i in enumerate(active):
-                    if i in partial and not flags[j]:
+                    if i in partial and j not in ended:
                         partial[i].append(host_ids[j])
-                        flags[j] = _stop_string_done(partial[i], params[i], decode)
-        keep = [j for j, f in enumerate(flags) if not f]
-        for j, f in enumerate(flags):
-            if f:
+                        if _stop_string_done(partial[i], params[i], decode):
+                            finished.append(j)
+        if finished:
+            ended = set(finished)
+            for j in ended:
                 lengths[active[j]] = t + 1
-        if not keep:
-            break
-        if len(keep) < len(active):
+            keep = [j for j in range(len(active)) if j not in ended]
+            if not keep:
+                break
             index = torch.tensor(keep, dtype=torch.long, device=device)
             decoder.select(index)
             ids, next_pos, rows, last = ids[index], next_pos[index], rows[index], last[index]
             temps, top_ps = temps[index], top_ps[index]
             active = [active[j] for j in keep]
+            any_nucleus = any(i in nucleus_rows for i in active)
         with maybe(timer, "decode_forward"):
             logits = decoder.step(ids, next_pos)
         next_pos = next_pos + 1
