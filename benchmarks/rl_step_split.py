@@ -240,7 +240,8 @@ def main() -> None:
             print(f"{side:>4}: step {med[side]:.3f} s (median; runs {', '.join(f'{s:.3f}' for s in steps)}); "
                   f"generation {gen:.3f} s, verification {ver:.3f} s, optimisation {opt:.3f} s")
         ratio = med["old"] / med["new"]
-        print(f"speed-up new vs old: {ratio:.2f}x (target >= {TARGET:.0f}x: {'meets' if ratio >= TARGET else 'MISSES'})")
+        verdict = "meets" if ratio >= TARGET else "MISSES"
+        print(f"speed-up new vs old: {ratio:.2f}x (target >= {TARGET:.0f}x: {verdict})")
         if args.no_profile:
             return
         if args.steps < 2:

@@ -12,7 +12,8 @@ torch work never blocks the event loop. A batch's results reach each event loop 
 all debates waiting on it wake in the same loop iteration and their next turns arrive as one burst:
 every in-flight turn of an RL step (all debates at the same stage) lands in the same batch instead of
 being split by a fixed window that the prompt rendering of the burst outlasts. Because each request
-samples from its own generator seeded by ``SamplingParams.seed``, results do not depend on how requests were grouped (see ``sampling``).
+samples from its own generator seeded by ``SamplingParams.seed``, results do not depend on how
+requests were grouped (see ``sampling``).
 Requests with the same seed and the same prompt give the same completion: give independent samples
 different seeds. A request without a seed gets a fresh random one.
 
