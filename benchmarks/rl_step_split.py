@@ -7,13 +7,15 @@ the speed work) and the NEW code (this checkout's ``src``), ``--repeats`` times 
 ``time/step_s`` over the steps after the first (warm-up); the printed figure is the median over runs,
 with the spread (min-max), and the speed-up NEW vs OLD beside the 3x target.
 
-Then one profiled run of each side (cProfile in every thread, plus global forward hooks that time each
+Then profiled runs of each side (cProfile in every thread, timing CPU time per thread so a thread
+waiting for the GIL, a lock or a subprocess is not charged; plus global forward hooks that time each
 forward from the embedding to the LM head and classify it as prefill, decode or training forward)
-splits a step into: prompt rendering, chat template, tokenisation, prefill, per-token decode forward,
+split a step into: prompt rendering, chat template, tokenisation, prefill, per-token decode forward,
 sampling, log-prob / token bookkeeping (the rest of the sampling loop), micro-batcher and debate
 orchestration (the rest of generation), scoring, sample building (shaping, samples, advantages,
-padding), training forward, backward, optimizer. Profiling slows Python-heavy phases, so the split is
-shown as shares of the profiled step, beside the unprofiled step time.
+padding), training forward, backward, optimizer; "other" is the rest of the step's wall time (waits,
+threads' idle time, everything not named). Profiling slows Python-heavy phases, so the split is shown
+as shares of the profiled step, beside the unprofiled step time.
 
     .venv/bin/python benchmarks/rl_step_split.py [--random] [--steps 3] [--problems 8] [--group 4]
         [--repeats 3] [--shaping identity] [--old-commit 0651998]
@@ -78,14 +80,14 @@ class _ForwardClock:
                 kind = "train forward"
             else:
                 kind = "decode forward" if ids.dim() == 2 and ids.shape[1] == 1 else "prefill"
-            self.local.start = (kind, time.perf_counter())
+            self.local.start = (kind, time.thread_time())
 
     def _post(self, module: Any, inputs: Any, output: Any) -> None:
         start = getattr(self.local, "start", None)
         if start is not None and isinstance(module, self.torch.nn.Linear) and module.out_features > 256 and (
                 getattr(self.local, "vocab", None) in (None, module.out_features)):
             self.local.vocab = module.out_features
-            self.seconds[start[0]] += time.perf_counter() - start[1]
+            self.seconds[start[0]] += time.thread_time() - start[1]
             self.local.start = None
 
     def close(self) -> None:
@@ -119,12 +121,12 @@ def worker(args: argparse.Namespace) -> None:
         clock = _ForwardClock()
 
         def start_profile(*_: Any) -> None:
-            profile = cProfile.Profile()
+            profile = cProfile.Profile(time.thread_time)
             profiles.append(profile)
             profile.enable()
 
         threading.setprofile(start_profile)
-        main = cProfile.Profile()
+        main = cProfile.Profile(time.thread_time)
         profiles.append(main)
         main.enable()
     t0 = time.perf_counter()
@@ -151,7 +153,6 @@ def worker(args: argparse.Namespace) -> None:
         s["sampling"] = _cum(stats, "parley/llm/sampling.py", "sample_tokens")
         core = _cum(stats, "parley/llm/sampling.py", "generate")
         s["token bookkeeping"] = max(0.0, core - s["prefill"] - s["decode forward"] - s["sampling"])
-        gen_total = sum(result["generation_s"])
         s["scoring"] = (_cum(stats, "parley/training/rollouts.py", "score_all")
                         + _cum(stats, "parley/rewards/signals.py", "debate_signals"))
         s["sample building"] = sum(_cum(stats, f, n) for f, n in (
@@ -159,8 +160,9 @@ def worker(args: argparse.Namespace) -> None:
             ("parley/rewards/shaping", "shape"), ("parley/training/advantages.py", "compute_advantages")))
         s["backward"] = _cum(stats, "torch/_tensor.py", "backward")
         s["optimizer"] = _cum(stats, "torch/optim/adamw.py", "step") or _cum(stats, "torch/optim/adam.py", "step")
-        s["batcher + orchestration"] = max(0.0, gen_total - (core + s["prompt rendering"] + s["chat template"]
-                                                             + s["tokenisation"]))
+        s["batcher + orchestration"] = max(0.0, _cum(stats, "parley/llm/hf.py", "_serve") - core
+                                           + _cum(stats, "parley/debate/engine.py", "run_protocol")
+                                           - s["prompt rendering"] - s["chat template"] - s["tokenisation"])
         s["other"] = max(0.0, sum(result["step_s"]) - sum(v for k, v in s.items()))
         result["split_s"] = s
     print("RESULT " + json.dumps(result), flush=True)

@@ -8,8 +8,10 @@ that share it). Two implementations:
   Hugging Face causal LM; it is the reference and the fallback.
 - :class:`LeanDecoder`: for plain Llama-family checkpoints (``LlamaForCausalLM``, ``Qwen2ForCausalLM``,
   ``MistralForCausalLM`` without a sliding window). It calls the model's own submodules (embedding,
-  RMSNorms, q/k/v/o projections, MLP, the model's rotary embedding and ``apply_rotary_pos_emb``) in the
-  order the transformers implementation does, with a preallocated KV buffer, one boolean attention mask
+  RMSNorms, output projections, the model's rotary embedding and ``apply_rotary_pos_emb``) in the order
+  the transformers implementation does, runs the q/k/v projections as one matmul and the MLP's gate/up
+  projections as another (their weights concatenated when the decoder is made, i.e. once per
+  ``generate`` call, so they always are the current weights), with a preallocated KV buffer, one boolean attention mask
   kept up to date in place and ``scaled_dot_product_attention``. It skips what costs time per token on
   small models (mask construction, cache bookkeeping objects, output dataclasses, kwargs plumbing) and
   gives the same logits up to float rounding (tested against :class:`HFDecoder`). Anything it does not
@@ -79,6 +81,17 @@ class HFDecoder:
         self.mask = self.mask[index]
 
 
+def _fused(*linears: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One weight (and bias) for several ``nn.Linear`` of the same input: outputs side by side."""
+    weight = torch.cat([m.weight for m in linears], dim=0)
+    biases = [m.bias for m in linears]
+    if all(b is None for b in biases):
+        return weight, None
+    bias = torch.cat([b if b is not None else weight.new_zeros(m.out_features) for b, m in zip(biases, linears,
+                                                                                              strict=True)])
+    return weight, bias
+
+
 def lean_supported(model: Any) -> bool:
     """Whether :class:`LeanDecoder` reproduces ``model``'s forward (else use :class:`HFDecoder`)."""
     if type(model).__name__ not in _LEAN_CLASSES or model.training:
@@ -100,8 +113,11 @@ def lean_supported(model: Any) -> bool:
         return False
     need = ("input_layernorm", "post_attention_layernorm", "self_attn", "mlp")
     attn = ("q_proj", "k_proj", "v_proj", "o_proj", "scaling", "head_dim")
+    mlp = ("gate_proj", "up_proj", "down_proj", "act_fn")
     for layer in layers:
         if not all(hasattr(layer, n) for n in need) or not all(hasattr(layer.self_attn, n) for n in attn):
+            return False
+        if not all(hasattr(layer.mlp, n) for n in mlp):
             return False
         if hasattr(layer.self_attn, "q_norm") or getattr(layer.self_attn, "sliding_window", None):
             return False
@@ -126,6 +142,11 @@ class LeanDecoder:
         self.kv_heads = getattr(cfg, "num_key_value_heads", None) or self.heads
         self.head_dim = attn.head_dim
         self.scaling = float(attn.scaling)
+        self.qkv = [_fused(layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj)
+                    for layer in self.layers]
+        self.gate_up = [_fused(layer.mlp.gate_proj, layer.mlp.up_proj) for layer in self.layers]
+        self.q_width = self.heads * self.head_dim
+        self.kv_width = self.kv_heads * self.head_dim
         self.keys: list[torch.Tensor] = []
         self.values: list[torch.Tensor] = []
         self.valid = torch.zeros(0, 0, dtype=torch.bool)
@@ -136,10 +157,11 @@ class LeanDecoder:
         layer = self.layers[i]
         attn = layer.self_attn
         b, q_len, _ = x.shape
-        h = layer.input_layernorm(x)
-        q = attn.q_proj(h).view(b, q_len, -1, self.head_dim).transpose(1, 2)
-        k = attn.k_proj(h).view(b, q_len, -1, self.head_dim).transpose(1, 2)
-        v = attn.v_proj(h).view(b, q_len, -1, self.head_dim).transpose(1, 2)
+        qkv = torch.nn.functional.linear(layer.input_layernorm(x), *self.qkv[i])
+        q, k, v = qkv.split((self.q_width, self.kv_width, self.kv_width), dim=-1)
+        q = q.view(b, q_len, -1, self.head_dim).transpose(1, 2)
+        k = k.view(b, q_len, -1, self.head_dim).transpose(1, 2)
+        v = v.view(b, q_len, -1, self.head_dim).transpose(1, 2)
         q, k = self.rope(q, k, cos, sin)
         end = self.length + q_len
         self.keys[i][:, :, self.length:end] = k
@@ -148,7 +170,8 @@ class LeanDecoder:
             q, self.keys[i][:, :, :end], self.values[i][:, :, :end], attn_mask=mask, scale=self.scaling,
             enable_gqa=self.kv_heads != self.heads)
         x = x + attn.o_proj(out.transpose(1, 2).reshape(b, q_len, -1))
-        return x + layer.mlp(layer.post_attention_layernorm(x))
+        gate, up = torch.nn.functional.linear(layer.post_attention_layernorm(x), *self.gate_up[i]).chunk(2, dim=-1)
+        return x + layer.mlp.down_proj(layer.mlp.act_fn(gate) * up)
 
     def _forward(self, ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = self.embed(ids)
