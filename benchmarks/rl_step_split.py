@@ -18,7 +18,7 @@ threads' idle time, everything not named). Profiling slows Python-heavy phases, 
 as shares of the profiled step, beside the unprofiled step time.
 
     .venv/bin/python benchmarks/rl_step_split.py [--random] [--steps 3] [--problems 8] [--group 4]
-        [--repeats 3] [--shaping identity] [--old-commit 0651998]
+        [--repeats 3] [--shaping identity] [--old-commit 0651998] [--model DIR]
 """
 
 from __future__ import annotations
@@ -200,6 +200,7 @@ def _steady(values: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--random", action="store_true")
+    parser.add_argument("--model", type=Path, default=None, help="an existing checkpoint directory instead")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--problems", type=int, default=8)
     parser.add_argument("--group", type=int, default=4)
@@ -216,7 +217,9 @@ def main() -> None:
         worker(args)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        if args.random:
+        if args.model is not None:
+            model_dir = str(args.model)
+        elif args.random:
             from parley.llm.tiny import build_tiny_model
 
             model_dir = str(build_tiny_model(Path(tmp) / "model", seed=0))

@@ -18,6 +18,7 @@ The reference is the faster of the two raw loops: the most tokens/s this machine
 Target: parley >= 50% of it.
 
     .venv/bin/python benchmarks/rollout_reference.py [--random] [--batch 32] [--new-tokens 32] [--repeats 3]
+        [--model DIR]
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def raw_loop(model: Any, decoder_factory: Callable[[], Any], ids: torch.Tensor, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--random", action="store_true")
+    parser.add_argument("--model", type=Path, default=None, help="an existing checkpoint directory instead")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
@@ -76,7 +78,9 @@ def main() -> None:
     from parley.llm.types import SamplingParams
 
     with tempfile.TemporaryDirectory() as tmp:
-        if args.random:
+        if args.model is not None:
+            model_dir = args.model
+        elif args.random:
             from parley.llm.tiny import build_tiny_model
 
             model_dir = build_tiny_model(Path(tmp) / "model", seed=0)
