@@ -37,7 +37,8 @@ def demo_cmd(
         exp_id, _plan = runner.create(spec, command=sys.argv, source="parley demo")
     except (SpecError, ExperimentError) as exc:
         fail(str(exc))
-    console.print(f"experiment {exp_id} in {out} (rerun the same command to resume)")
+    console.print(f"experiment {exp_id} in {out} (rerun the same command to resume; log: {out / 'demo.log'})")
+    _log_to_file(out / "demo.log")
     outcome: dict[str, object] = {}
 
     def work() -> None:
@@ -73,6 +74,20 @@ def demo_cmd(
     stdout.print("findings:", str(Path(report_dir) / "findings.json"), soft_wrap=True, overflow="ignore",
                  crop=False)
     stdout.print(f"view runs and debates: parley view {out}", soft_wrap=True)
+
+
+def _log_to_file(path: Path) -> None:
+    """Send parley's INFO logs to ``path`` and keep only warnings on the terminal (under the live table)."""
+    import logging
+
+    root = logging.getLogger("parley")
+    for handler in root.handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.setLevel(logging.WARNING)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    file_handler = logging.FileHandler(path)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(file_handler)
 
 
 def _acc(s: dict[str, float]) -> str:

@@ -14,7 +14,8 @@ Recipe (what ``parley model init-tiny`` builds, cached by content hash):
 3. A byte-level BPE tokenizer that splits digits (one token per digit, so column facts are learnable)
    trained on those transcripts and a random-init ``LlamaForCausalLM`` (:func:`parley.llm.tiny.
    build_tiny_model`).
-4. Supervised fine-tuning on every turn: loss on the completion tokens only (the agent's own text plus
+4. Supervised fine-tuning on every turn (:mod:`parley.tiny.sft_trainer`, data-parallel over
+   ``workers`` local processes): loss on the completion tokens only (the agent's own text plus
    ``<|end|>``), the rendered chat context as the prompt.
 
 The model inherits the team's mixture: greedy first attempts are mostly hasty (so a single agent drops
@@ -52,6 +53,7 @@ from parley.debate.prompts import PromptSet
 from parley.debate.types import Transcript
 from parley.llm.types import Message, SamplingParams
 from parley.tiny.scripted import ScriptedTeamAgent, TeamBehaviour, column_lines, dropped_carry, parse_problem
+from parley.tiny.sft_trainer import SFTExample, sft_train
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +77,9 @@ class TinySFTRecipe:
     judge_error: float = 0.05
     verifier_wrong_share: float = 0.5
     max_rounds: int = 2
-    steps: int = 1500
-    batch_size: int = 32
+    steps: int = 2500
+    batch_size: int = 16
+    workers: int = 2
     lr: float = 3e-3
     warmup_steps: int = 30
     max_len: int = 384
@@ -92,14 +95,14 @@ class TinySFTRecipe:
 
     def digest(self) -> str:
         """Content hash of the recipe, including the packaged prompt templates the debates are rendered with
-        and the scripted team's source (the model learns their format, so editing either rebuilds it)."""
+        and the source of the scripted team and of the fine-tuning (editing either rebuilds the model)."""
         import inspect
 
-        from parley.tiny import scripted
+        from parley.tiny import scripted, sft_trainer
 
         prompts = PromptSet()
         templates = {name: prompts.template_text(name) for name in sorted(prompts.sources)}
-        team = hashlib.sha256(inspect.getsource(scripted).encode()).hexdigest()
+        team = hashlib.sha256((inspect.getsource(scripted) + inspect.getsource(sft_trainer)).encode()).hexdigest()
         payload = {"version": SFT_RECIPE_VERSION, "templates": templates, "team": team, **dataclasses.asdict(self)}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -128,10 +131,6 @@ def scripted_pool(recipe: TinySFTRecipe) -> AgentPool:
         "verifier": Agent(ScriptedTeamAgent("verifier", behaviour), "verifier"),
         "judge": Agent(ScriptedTeamAgent("judge", behaviour), "judge"),
     })
-
-
-SFTExample = tuple[str, list[Message], str]
-"""(role, context messages, completion text)."""
 
 
 def _verifier_truths(transcript: Transcript) -> list[bool]:
@@ -204,72 +203,6 @@ def sft_examples(recipe: TinySFTRecipe) -> list[SFTExample]:
         text = verifier.verify(messages[-1]["content"], random.Random(rng.getrandbits(31)))
         examples.append(("verifier", messages, text))
     return examples
-
-
-def _lr_lambda(recipe: TinySFTRecipe) -> Callable[[int], float]:
-    def fn(step: int) -> float:
-        if step < recipe.warmup_steps:
-            return (step + 1) / recipe.warmup_steps
-        progress = (step - recipe.warmup_steps) / max(1, recipe.steps - recipe.warmup_steps)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return fn
-
-
-def sft_train(model_dir: Path, examples: list[SFTExample], recipe: TinySFTRecipe,
-              progress: Callable[[int, float], None] | None = None) -> dict[str, float]:
-    """Fine-tune the model in ``model_dir`` in place on ``examples``; returns final loss and timing."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    torch.manual_seed(recipe.seed)
-    # Small matrices: extra intra-op threads mostly contend (see parley.llm.hf); one is fastest here.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    tokenizer: Any = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    end_id = tokenizer.convert_tokens_to_ids("<|end|>")
-    encoded: dict[str, list[tuple[list[int], list[int]]]] = {}
-    for role, messages, text in examples:
-        prompt: list[int] = list(tokenizer.apply_chat_template(messages, add_generation_prompt=True,
-                                                                tokenize=True, return_dict=False))
-        completion = tokenizer(text, add_special_tokens=False)["input_ids"] + [end_id]
-        ids = (list(prompt) + completion)[-recipe.max_len:]
-        n_completion = min(len(completion), len(ids))
-        encoded.setdefault(role, []).append((ids, [0] * (len(ids) - n_completion) + [1] * n_completion))
-    roles = sorted(encoded)
-    weights = [recipe.role_weights.get(r, 0.1) for r in roles]
-    rng = random.Random(recipe.seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=0.01)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(recipe))
-    model.train()
-    pad = tokenizer.pad_token_id
-    t0 = time.perf_counter()
-    loss_value = float("nan")
-    for step in range(recipe.steps):
-        picked = rng.choices(roles, weights=weights, k=recipe.batch_size)
-        batch = [encoded[r][rng.randrange(len(encoded[r]))] for r in picked]
-        width = max(len(ids) for ids, _ in batch)
-        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
-        labels = torch.full((len(batch), width), -100, dtype=torch.long)
-        for row, (ids, mask) in enumerate(batch):
-            input_ids[row, : len(ids)] = torch.tensor(ids)
-            attention[row, : len(ids)] = 1
-            target = torch.tensor([i if m else -100 for i, m in zip(ids, mask, strict=True)])
-            labels[row, : len(ids)] = target
-        loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        loss_value = float(loss.detach())
-        if progress:
-            progress(step + 1, loss_value)
-    model.save_pretrained(model_dir)
-    torch.set_num_threads(threads)
-    return {"final_loss": loss_value, "sft_seconds": time.perf_counter() - t0,
-            "examples": sum(len(v) for v in encoded.values())}
 
 
 def tiny_model_dir(recipe: TinySFTRecipe | None = None) -> Path:
