@@ -48,8 +48,11 @@ class ModelConfig(StrictModel):
     requests_per_minute: float | None = Field(default=None, gt=0)
     tokens_per_minute: float | None = Field(default=None, gt=0)
     max_concurrency: int | None = Field(default=None, ge=1, description="Per-model cap on calls in flight.")
-    device: str = "cpu"
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    device: str = Field(default="cpu", description="hf: torch device (cpu, cuda, cuda:1, ...); 'auto': cuda when "
+                        "present, else cpu.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="float32", description="hf: weight dtype; 'auto': bfloat16 on a CUDA device that supports it, "
+        "else float32.")
     batch_size: int = Field(default=32, ge=1, description="hf: most sequences sampled in one forward pass.")
     batch_wait_ms: float = Field(
         default=5.0, ge=0, description="hf: how long to wait for more requests to fill a batch."

@@ -184,12 +184,21 @@ class PolicySet:
 
     @classmethod
     def build(cls, model_dir: Path, roles: list[str], cfg: TrainConfig, *, batch_size: int = 64,
-              num_threads: int | None = None) -> PolicySet:
-        """Load the base checkpoint and create the policies for ``roles`` as ``cfg.policy`` says."""
+              num_threads: int | None = None, device: str = "auto") -> PolicySet:
+        """Load the base checkpoint and create the policies for ``roles`` as ``cfg.policy`` says.
+
+        ``device='auto'`` puts the models on CUDA when present. There a frozen LoRA base is held in
+        bfloat16 where supported (peft keeps the adapters in float32); fully fine-tuned weights stay
+        float32 (AdamW on bf16 weights loses updates). On CPU everything is float32.
+        """
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from parley.llm.hf import best_dtype, resolve_device
+
+        device = resolve_device(device)
+        dtype = best_dtype(device) if cfg.policy.lora is not None else "float32"
         tokenizer: Any = AutoTokenizer.from_pretrained(model_dir)
-        base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype)).to(device)
         frozen = {r for r, c in cfg.policy.roles.items() if c.frozen}
         groups = {"shared": roles} if cfg.policy.mode == "shared" else {role: [role] for role in roles}
         policies: dict[str, Policy] = {}
