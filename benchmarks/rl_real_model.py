@@ -35,7 +35,7 @@ from parley.llm.catalog import ModelNotAvailableError, model_notes, resolve_mode
 from parley.training.config import TrainRunConfig
 from parley.training.trainer import train
 
-TASK = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 2, "operators": ["+", "-"]}
+TASK = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1, "operators": ["+", "-"]}
 PHASES = ("time/generation_s", "time/verification_s", "time/optimisation_s")
 
 

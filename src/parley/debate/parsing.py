@@ -9,7 +9,7 @@ requested line formats. The *fallback* rules below run only when the primary rul
 any text the primary rules parse parses exactly as before:
 
 - answers: ``Answer - 14``, ``**Final Answer:** 14`` split over two lines, "the answer is **14**",
-  "the result is 14";
+  "the result is 14", and a last line ending in ``= 14`` (``3 + 4 = 7``);
 - verdicts: a ``Verdict:`` line whose first word is not a verdict word but which says
   "correct"/"incorrect" (``Verdict: The answer is correct``), a leading ``PASS``/``FAIL``, or a first
   sentence stating that the answer/solution "is (not) correct/right/wrong/incorrect".
@@ -34,6 +34,7 @@ _ANSWER_DASH = re.compile(r"(?im)^\s*(?:\*\*)?(?:final\s+)?answer(?:\*\*)?\s*[-\
 _RESULT_IS = re.compile(
     r"(?i)\b(?:the\s+)?(?:final\s+)?(?:answer|result|solution)\s+(?:is|=)\s*[:=]?\s*\**\s*(-?\$?[0-9][0-9,]*(?:\.[0-9]+)?)"
     r"(?![0-9])")
+_EQUALS_END = re.compile(r"=\s*\**\s*(-?[0-9][0-9,]*(?:\.[0-9]+)?)\s*\**\s*\.?\s*$")
 _VERDICT_ANY = re.compile(r"(?im)^\s*(?:\*\*)?verdict(?:\*\*)?\s*[:=]\s*(.+)$")
 _LEADING_WORD = re.compile(r"^\s*\**\s*(PASS|FAIL|PASSED|FAILED)\b")
 _IS_CORRECT = re.compile(
@@ -72,7 +73,7 @@ def _clean(answer: str) -> str | None:
     return answer
 
 
-def extract_answer(text: str) -> str | None:
+def extract_answer(text: str, *, fallbacks: bool = True) -> str | None:
     """The final answer stated in ``text``, or ``None``.
 
     Order: the last ``Answer:``/``Final answer:`` line, the last ``\\boxed{}``, ``#### x``,
@@ -80,7 +81,7 @@ def extract_answer(text: str) -> str | None:
     Last occurrence wins because agents revise themselves mid-text.
     """
     primary = _primary_answer(text)
-    return primary if primary is not None else _fallback_answer(text)
+    return primary if primary is not None or not fallbacks else _fallback_answer(text)
 
 
 def _primary_answer(text: str) -> str | None:
@@ -107,12 +108,15 @@ def _fallback_answer(text: str) -> str | None:
     matches = _RESULT_IS.findall(text)
     if matches:
         return _clean(matches[-1].replace("$", "").replace(",", ""))
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if lines and (end := _EQUALS_END.search(lines[-1])):
+        return _clean(end.group(1).replace(",", ""))
     return None
 
 
-def parse_solver(text: str) -> ParsedTurn:
-    """A solver/agent turn: the proposed answer."""
-    answer = extract_answer(text)
+def parse_solver(text: str, *, fallbacks: bool = True) -> ParsedTurn:
+    """A solver/agent turn: the proposed answer (``fallbacks=False``: primary rules only)."""
+    answer = extract_answer(text, fallbacks=fallbacks)
     if answer is None:
         return ParsedTurn(ok=False, error="no final answer found (expected 'Answer: ...')")
     return ParsedTurn(answer=answer)
@@ -127,13 +131,13 @@ def _verdict_word(word: str) -> Verdict | None:
     return None
 
 
-def parse_verifier(text: str) -> ParsedTurn:
+def parse_verifier(text: str, *, fallbacks: bool = True) -> ParsedTurn:
     """A verifier turn: ``Verdict: PASS|FAIL`` (synonyms accepted) and an optional critique."""
     critique_match = _CRITIQUE.search(text)
     critique = critique_match.group(1).strip()[:MAX_ANSWER_CHARS] if critique_match else None
     matches = _VERDICT_LINE.findall(text)
     verdict = _verdict_word(matches[-1]) if matches else None
-    if verdict is None:
+    if verdict is None and fallbacks:
         verdict = _fallback_verdict(text)
     if verdict is None:
         return ParsedTurn(ok=False, error="no verdict found (expected 'Verdict: PASS' or 'Verdict: FAIL')",
@@ -171,9 +175,9 @@ def _fallback_verdict(text: str) -> Verdict | None:
     return _judgement(first)
 
 
-def parse_judge(text: str) -> ParsedTurn:
+def parse_judge(text: str, *, fallbacks: bool = True) -> ParsedTurn:
     """A judge turn: ``Final answer: x`` and ``Confidence: c`` (0-1, or a percentage)."""
-    answer = extract_answer(text)
+    answer = extract_answer(text, fallbacks=fallbacks)
     confidence: float | None = None
     errors = []
     conf_matches = _CONFIDENCE.findall(text)
