@@ -45,7 +45,7 @@ def build_config(args: argparse.Namespace) -> TrainRunConfig:
         f"model.name={args.model}", f"model.batch_size={args.batch_size}", f"model.device={args.device}",
         *([f"model.num_threads={args.threads}"] if args.threads else []),
         f"protocol.name={args.protocol}", "protocol.max_rounds=1", "protocol.prompts_dir=instruct",
-        "dataset.name=reasoning_gym:basic_arithmetic", "dataset.size=2000", "dataset.seed=11",
+        "dataset.name=reasoning_gym:basic_arithmetic", f"dataset.size={args.train_size}", "dataset.seed=11",
         f"dataset.options={task}", f"generation.max_new_tokens={args.max_new_tokens}",
         f"train.steps={args.steps}", f"train.problems_per_step={args.problems_per_step}",
         f"train.group_size={args.group_size}", f"train.lr={args.lr}", "train.temperature=1.0",
@@ -82,6 +82,8 @@ def main() -> int:
     ap.add_argument("--lora-r", type=int, default=16)
     ap.add_argument("--max-new-tokens", type=int, default=96)
     ap.add_argument("--heldout", type=int, default=64)
+    ap.add_argument("--train-size", type=int, default=120,
+                    help="training problems generated (small, so few held-out questions repeat one of them)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: parley's default)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", type=Path, default=Path("runs/rl-real-model"))

@@ -36,7 +36,7 @@ from parley.llm.catalog import ModelNotAvailableError, model_notes, resolve_mode
 from parley.llm.hf import HFChatModel
 
 sys.path.insert(0, str(Path(__file__).parent))
-from parse_rates import parse_rates, read_stores, render  # noqa: E402
+from parse_rates import parse_rates, read_stores, render
 
 CONFIG = Path(__file__).resolve().parents[1] / "examples" / "eval_smollm2.yaml"
 DATASETS = {

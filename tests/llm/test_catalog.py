@@ -52,7 +52,7 @@ def test_directories_resolve_and_bad_ones_name_the_problem(tmp_path: Path,
     model_dir = tiny_model_dir(tmp_path_factory)
     assert resolve_model(str(model_dir)) == model_dir
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelNotAvailableError, match="no config.json"):
+    with pytest.raises(ModelNotAvailableError, match=r"no config\.json"):
         resolve_model(tmp_path / "empty")
     with pytest.raises(ModelNotAvailableError, match="not a registered name"):
         resolve_model(tmp_path / "missing")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +18,8 @@ from parley.llm.catalog import SMOLLM2, smollm2_dir
 from parley.llm.hf import HFChatModel
 from parley.llm.packaged_gguf import is_converted, read_provenance, sha256_file
 from parley.llm.types import SamplingParams
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 pytestmark = pytest.mark.skipif(
     not is_converted(smollm2_dir()),
@@ -60,3 +64,23 @@ def test_a_single_protocol_turn_with_the_instruct_prompts_parses(smollm2: HFChat
     [turn] = transcript.turns
     assert turn.parsed.ok, turn.text
     assert transcript.final_answer == "7", turn.text
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_parley_train_runs_per_role_lora_on_smollm2(tmp_path: Path) -> None:
+    """One RL step with a LoRA adapter per svj role on the real model, through the public entry point."""
+    from parley.config import load_config
+    from parley.training.config import TrainRunConfig
+    from parley.training.trainer import train
+
+    cfg = load_config(EXAMPLES / "train_smollm2_lora.yaml", [
+        "train.steps=1", "train.problems_per_step=1", "train.group_size=2", "generation.max_new_tokens=16",
+        "train.eval.dataset=null", f"output.dir={tmp_path / 'run'}"], model=TrainRunConfig)
+    result = train(cfg)
+    assert result.final_step == 1 and set(result.final_models) == {"solver", "verifier", "judge"}
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert metrics[-1]["step"] == 1 and metrics[-1]["time/optimisation_s"] > 0
+    assert {"reward/solver", "reward/verifier", "reward/judge"} <= set(metrics[-1])
+    for role_dir in result.final_models.values():
+        assert (role_dir / "config.json").is_file()

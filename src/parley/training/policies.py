@@ -198,7 +198,8 @@ class PolicySet:
         device = resolve_device(device)
         dtype = best_dtype(device) if cfg.policy.lora is not None else "float32"
         tokenizer: Any = AutoTokenizer.from_pretrained(model_dir)
-        base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype)).to(device)
+        base: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
+        base = base.to(device)
         frozen = {r for r, c in cfg.policy.roles.items() if c.frozen}
         groups = {"shared": roles} if cfg.policy.mode == "shared" else {role: [role] for role in roles}
         policies: dict[str, Policy] = {}
