@@ -47,6 +47,7 @@ def build_config(args: argparse.Namespace) -> TrainRunConfig:
         f"protocol.name={args.protocol}", "protocol.max_rounds=1", "protocol.prompts_dir=instruct",
         "dataset.name=reasoning_gym:basic_arithmetic", f"dataset.size={args.train_size}", "dataset.seed=11",
         f"dataset.options={task}", f"generation.max_new_tokens={args.max_new_tokens}",
+        "generation.problem_timeout_s=36000",  # a loaded CPU must not turn slow rollouts into timeouts
         f"train.steps={args.steps}", f"train.problems_per_step={args.problems_per_step}",
         f"train.group_size={args.group_size}", f"train.lr={args.lr}", "train.temperature=1.0",
         f"train.micro_batch_size={args.micro_batch_size}",
