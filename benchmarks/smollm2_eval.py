@@ -117,6 +117,8 @@ def main() -> int:
         rows = accuracy_table(results, "single")
         summary[name] = rows
         lines += [*table(name, rows), ""]
+        lines += [f"- {label}: terminations {json.dumps(r.summary['terminations'])}, tokens per sample "
+                  f"{r.summary['tokens']['per_sample']:.0f}" for label, r in results.items()] + [""]
         stores += [r.directory / "store" for r in results.values()]
     lines += ["### parse rate per role (every turn of every arm)", "", *render(parse_rates(read_stores(stores))), ""]
     rates = parse_rates(read_stores(stores), examples=3)
