@@ -61,8 +61,9 @@ class ModelConfig(StrictModel):
         "`openai` (the official client against any OpenAI-compatible endpoint), or a registered backend.")
     name: str = Field(
         default="tiny", description="`hf`: a model-catalog name (`tiny`: the embedded tiny model, built and cached "
-        "on first use; `smollm2` after `parley model fetch smollm2`; `hf:ORG/NAME`) or a local checkpoint directory. `litellm`: a LiteLLM model id such as `cohere/command-a-03-2025` or "
-        "`openai/<served name>`. `openai`: the model name sent to the endpoint.")
+        "on first use; `smollm2` after `parley model fetch smollm2`; `hf:ORG/NAME`) or a local checkpoint "
+        "directory. `litellm`: a LiteLLM model id such as `cohere/command-a-03-2025` or `openai/<served name>`. "
+        "`openai`: the model name sent to the endpoint.")
     api_base: str | None = Field(
         default=None, description="Endpoint URL for remote backends, e.g. `http://127.0.0.1:8000/v1` (a `parley "
         "serve` or vLLM server).")

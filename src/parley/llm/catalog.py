@@ -14,9 +14,9 @@ Everywhere parley names a local model (``model.name`` of the ``hf`` backend, ``p
 
 A registered name shadows a relative directory of the same name: write ``./tiny`` for the directory.
 
-Entries name their builders as ``"module:function"`` strings, imported only when that name is resolved:
-``llm`` stays below the packages that build models (``parley.tiny`` runs debates to warm-start its
-model), and resolving ``smollm2`` never imports the tiny-model code.
+Entries name their builders by module path (:func:`lazy`, or a ``"module:function"`` string), imported
+only when that name is resolved: ``llm`` stays below the packages that build models (``parley.tiny``
+runs debates to warm-start its model), and resolving ``smollm2`` never imports the tiny-model code.
 """
 
 from __future__ import annotations
@@ -102,6 +102,16 @@ def get_entry(name: str) -> CatalogEntry | None:
     """The entry registered as ``name``, or ``None``."""
     found = MODELS.loaded(name)
     return found.obj if found is not None else None
+
+
+def lazy(module: str, attr: str) -> Builder:
+    """A builder that imports ``module`` and calls its ``attr`` only when the model is resolved."""
+
+    def build(*args: Any) -> Path:
+        return Path(getattr(importlib.import_module(module), attr)(*args))
+
+    build.__qualname__ = f"lazy({module}:{attr})"
+    return build
 
 
 def _call(target: Builder | str, *args: Any) -> Path:
@@ -225,9 +235,9 @@ def fetch_smollm2(force: bool = False) -> Path:
 
 register_model(CatalogEntry(
     "tiny", "the embedded tiny Llama, warm-started by SFT on scripted debates (built locally, ~1 min)",
-    resolve="parley.tiny.sft:ensure_tiny_sft_model"))
+    resolve=lazy("parley.tiny.sft", "ensure_tiny_sft_model")))
 register_model(CatalogEntry(
     "tiny-random", "the embedded tiny Llama's random-init base (built locally in seconds)",
-    resolve="parley.llm.tiny:ensure_tiny_model"))
+    resolve=lazy("parley.llm.tiny", "ensure_tiny_model")))
 register_model(CatalogEntry("smollm2", SMOLLM2.description, resolve=smollm2_path, fetch=fetch_smollm2,
                             notes=SMOLLM2_NOTES))
