@@ -84,6 +84,31 @@ def table(name: str, rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def report_only(args: argparse.Namespace) -> int:
+    """The tables of the arms already evaluated under ``--out`` (arms without a summary are left out)."""
+    from parley.evaluation import load_eval
+
+    lines: list[str] = []
+    stores: list[Path] = []
+    for name in DATASETS:
+        arms = {d.name: load_eval(d) for d in sorted((args.out / name).glob("*")) if (d / "summary.json").is_file()}
+        if "single" not in arms:
+            continue
+        ordered = {"single": arms.pop("single"), **arms}
+        lines += [*table(name, accuracy_table(ordered, "single")), ""]
+        lines += [f"- {label}: terminations {json.dumps(r.summary['terminations'])}, tokens per sample "
+                  f"{r.summary['tokens']['per_sample']:.0f}" for label, r in ordered.items()] + [""]
+        stores += [d / "store" for d in sorted((args.out / name).glob("*")) if (d / "store").is_dir()]
+    rates = parse_rates(read_stores(stores), examples=3)
+    lines += ["### parse rate per role (every turn in the stores, finished arms or not)", "", *render(rates), ""]
+    for role in sorted(rates):
+        failures = rates[role]["failures"]
+        assert isinstance(failures, list)
+        lines += [f"- failure, {role}: {text}" for text in failures]
+    print("\n".join(lines))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="smollm2")
@@ -95,7 +120,11 @@ def main() -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--out", type=Path, default=Path("runs/smollm2-eval"))
+    ap.add_argument("--report-only", action="store_true",
+                    help="run nothing: print the table of the arms already complete under --out")
     args = ap.parse_args()
+    if args.report_only:
+        return report_only(args)
     try:
         model_dir = resolve_model(args.model)
     except ModelNotAvailableError as exc:

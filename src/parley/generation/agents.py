@@ -24,9 +24,12 @@ def resolve_model_path(config: ModelConfig) -> Path | None:
     ``tiny``, ``smollm2``, ``hf:ORG/NAME`` or a checkpoint directory); ``None`` for remote backends."""
     if config.backend != "hf":
         return None
-    from parley.llm.catalog import resolve_model
+    from parley.llm.catalog import ModelNotAvailableError, resolve_model
 
-    return resolve_model(config.name)
+    try:
+        return resolve_model(config.name)
+    except ModelNotAvailableError as exc:
+        raise ModelNotAvailableError(f"model.name: {exc}") from exc
 
 
 def build_agents(cfg: ParleyConfig, resolver: ModelPathResolver = resolve_model_path) -> AgentPool:
