@@ -144,7 +144,8 @@ def resolve_model(name: str | Path) -> Path:
             "(pass a directory written by save_pretrained)")
     raise ModelNotAvailableError(
         f"model {text!r}: not a registered name ({', '.join(MODELS.names())}), not hf:ORG/NAME, and no such "
-        "directory. List the names with `parley model list`.")
+        "directory (a checkpoint directory holds config.json, weights and a tokenizer). List the names with "
+        "`parley model list`.")
 
 
 def fetch_model(name: str, *, force: bool = False) -> Path:
