@@ -84,3 +84,18 @@ def test_parley_train_runs_per_role_lora_on_smollm2(tmp_path: Path) -> None:
     assert {"reward/solver", "reward/verifier", "reward/judge"} <= set(metrics[-1])
     for role_dir in result.final_models.values():
         assert (role_dir / "config.json").is_file()
+
+
+@pytest.mark.timeout(1200)
+def test_the_generate_example_runs_on_one_problem(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from parley.cli.app import app
+
+    out = tmp_path / "gen"
+    result = CliRunner().invoke(app, [
+        "generate", str(EXAMPLES / "generate_smollm2.yaml"), "--set", "dataset.limit=1", "--set",
+        "protocol.max_rounds=1", "--set", "generation.max_new_tokens=32", "--set", f"output.dir={out}"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["completed"] == 1
