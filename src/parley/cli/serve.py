@@ -9,7 +9,7 @@ from parley.cli.common import fail, stdout
 
 def serve_cmd(
     model_dir: str = typer.Argument(
-        ..., help="Checkpoint directory (written by save_pretrained) or 'tiny' for the embedded model."
+        ..., help="A model name (tiny, smollm2, hf:ORG/NAME; `parley model list`) or a checkpoint directory."
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (loopback by default)."),
     port: int = typer.Option(8000, "--port", help="TCP port; 0 picks a free one (printed when ready)."),
@@ -17,8 +17,8 @@ def serve_cmd(
     batch_wait_ms: float = typer.Option(
         5.0, "--batch-wait-ms", min=0, help="How long to wait for more requests to fill a batch."
     ),
-    device: str = typer.Option("cpu", "--device", help="torch device, e.g. cpu or cuda:0."),
-    dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16."),
+    device: str = typer.Option("cpu", "--device", help="torch device, e.g. cpu, cuda:0, or auto (cuda if present)."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16, float16, or auto (bf16 on CUDA)."),
     model_name: str | None = typer.Option(
         None, "--model-name", help="Model id clients pass (default: the directory name)."
     ),
@@ -30,11 +30,6 @@ def serve_cmd(
     """
     from parley.serve import load_hf_app, run_server
 
-    if model_dir == "tiny":
-        from parley.tiny import ensure_tiny_sft_model
-
-        model_name = model_name or "tiny"
-        model_dir = str(ensure_tiny_sft_model())
     try:
         app = load_hf_app(
             model_dir,

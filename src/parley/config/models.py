@@ -60,9 +60,10 @@ class ModelConfig(StrictModel):
         default="hf", description="`hf` (local transformers checkpoint), `litellm` (any provider LiteLLM supports), "
         "`openai` (the official client against any OpenAI-compatible endpoint), or a registered backend.")
     name: str = Field(
-        default="tiny", description="`hf`: a local checkpoint directory, or `tiny` for the embedded tiny model (built "
-        "and cached on first use). `litellm`: a LiteLLM model id such as `cohere/command-a-03-2025` or "
-        "`openai/<served name>`. `openai`: the model name sent to the endpoint.")
+        default="tiny", description="`hf`: a model-catalog name (`tiny`: the embedded tiny model, built and cached "
+        "on first use; `smollm2` after `parley model fetch smollm2`; `hf:ORG/NAME`) or a local checkpoint "
+        "directory. `litellm`: a LiteLLM model id such as `cohere/command-a-03-2025` or `openai/<served name>`. "
+        "`openai`: the model name sent to the endpoint.")
     api_base: str | None = Field(
         default=None, description="Endpoint URL for remote backends, e.g. `http://127.0.0.1:8000/v1` (a `parley "
         "serve` or vLLM server).")
@@ -87,8 +88,11 @@ class ModelConfig(StrictModel):
         default=None, gt=0, description="Client-side token rate limit; `null` = none.")
     max_concurrency: int | None = Field(
         default=None, ge=1, description="Cap on calls in flight for this model (on top of `generation.concurrency`).")
-    device: str = Field(default="cpu", description="`hf`: torch device (`cpu`, `cuda`, `cuda:1`, ...).")
-    dtype: Literal["float32", "bfloat16", "float16"] = Field(default="float32", description="`hf`: weight dtype.")
+    device: str = Field(default="cpu", description="`hf`: torch device (`cpu`, `cuda`, `cuda:1`, ...); `auto`: "
+                        "`cuda` when present, else `cpu`.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="float32", description="`hf`: weight dtype; `auto`: `bfloat16` on a CUDA device that supports it, "
+        "else `float32`.")
     batch_size: int = Field(
         default=32, ge=1, description="`hf`: most sequences sampled in one forward pass by the micro-batcher.")
     batch_wait_ms: float = Field(

@@ -3,6 +3,17 @@
 Parsing never guesses silently: when the expected field is absent the :class:`ParsedTurn` has
 ``ok=False`` and an ``error`` saying what was missing, and the protocol records the turn as unparsed
 (it is never scored as if an empty string were the agent's answer).
+
+Real instruct models (measured on SmolLM2-135M-Instruct, ``docs/smollm2.md``) often ignore the
+requested line formats. The *fallback* rules below run only when the primary rules find nothing, so
+any text the primary rules parse parses exactly as before:
+
+- answers: ``Answer - 14``, ``**Final Answer:** 14`` split over two lines, "the answer is **14**",
+  "the result is 14", and a last line ending in ``= 14`` (``3 + 4 = 7``);
+- verdicts: a ``Verdict:`` line whose first word is not a verdict word but which says
+  "correct"/"incorrect" (``Verdict: The answer is correct``), a leading ``PASS``/``FAIL``, or a first
+  sentence stating that the answer/solution "is (not) correct/right/wrong/incorrect".
+  Hedged sentences ("is indeed 14") stay unparsed.
 """
 
 from __future__ import annotations
@@ -17,6 +28,18 @@ _HASHES = re.compile(r"(?m)^\s*####\s*(.+?)\s*$")
 _VERDICT_LINE = re.compile(r"(?im)^\s*(?:\*\*)?verdict(?:\*\*)?\s*[:=]\s*\**\s*([A-Za-z]+)")
 _CRITIQUE = re.compile(r"(?is)critique\s*[:=]\s*(.+)")
 _CONFIDENCE = re.compile(r"(?im)confidence\s*[:=]\s*([0-9]*\.?[0-9]+)\s*(%?)")
+# Fallbacks (used only when the rules above find nothing).
+_ANSWER_NEXT_LINE = re.compile(r"(?im)^\s*(?:\*\*)?(?:final\s+)?answer(?:\*\*)?\s*[:=]?\s*(?:\*\*)?\s*\n\s*(.+?)\s*$")
+_ANSWER_DASH = re.compile(r"(?im)^\s*(?:\*\*)?(?:final\s+)?answer(?:\*\*)?\s*[-\u2013\u2014]\s*(.+?)\s*$")
+_RESULT_IS = re.compile(
+    r"(?i)\b(?:the\s+)?(?:final\s+)?(?:answer|result|solution)\s+(?:is|=)\s*[:=]?\s*\**\s*(-?\$?[0-9][0-9,]*(?:\.[0-9]+)?)"
+    r"(?![0-9])")
+_EQUALS_END = re.compile(r"=\s*\**\s*(-?[0-9][0-9,]*(?:\.[0-9]+)?)\s*\**\s*\.?\s*$")
+_VERDICT_ANY = re.compile(r"(?im)^\s*(?:\*\*)?verdict(?:\*\*)?\s*[:=]\s*(.+)$")
+_LEADING_WORD = re.compile(r"^\s*\**\s*(PASS|FAIL|PASSED|FAILED)\b")
+_IS_CORRECT = re.compile(
+    r"(?i)\b(?:answer|solution|result|it|this)\b[^.\n]{0,40}?\b(?:is|was)\s+(not\s+)?(?:entirely\s+|completely\s+)?"
+    r"(correct|right|incorrect|wrong|valid|invalid)\b")
 _PASS_WORDS = {"pass", "passed", "correct", "yes", "true", "accept", "accepted", "valid", "right"}
 _FAIL_WORDS = {"fail", "failed", "incorrect", "no", "false", "reject", "rejected", "invalid", "wrong"}
 MAX_ANSWER_CHARS = 2000
@@ -50,12 +73,18 @@ def _clean(answer: str) -> str | None:
     return answer
 
 
-def extract_answer(text: str) -> str | None:
+def extract_answer(text: str, *, fallbacks: bool = True) -> str | None:
     """The final answer stated in ``text``, or ``None``.
 
     Order: the last ``Answer:``/``Final answer:`` line, the last ``\\boxed{}``, ``#### x``,
-    "the answer is x". Last occurrence wins because agents revise themselves mid-text.
+    "the answer is x"; when none of these yields an answer, the fallbacks of the module docstring.
+    Last occurrence wins because agents revise themselves mid-text.
     """
+    primary = _primary_answer(text)
+    return primary if primary is not None or not fallbacks else _fallback_answer(text)
+
+
+def _primary_answer(text: str) -> str | None:
     for pattern in (_ANSWER_LINE, _HASHES):
         matches = pattern.findall(text)
         if matches:
@@ -70,9 +99,24 @@ def extract_answer(text: str) -> str | None:
     return None
 
 
-def parse_solver(text: str) -> ParsedTurn:
-    """A solver/agent turn: the proposed answer."""
-    answer = extract_answer(text)
+def _fallback_answer(text: str) -> str | None:
+    """Looser answer forms, tried only when :func:`extract_answer`'s primary rules find nothing."""
+    for pattern in (_ANSWER_DASH, _ANSWER_NEXT_LINE):
+        matches = pattern.findall(text)
+        if matches:
+            return _clean(matches[-1])
+    matches = _RESULT_IS.findall(text)
+    if matches:
+        return _clean(matches[-1].replace("$", "").replace(",", ""))
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if lines and (end := _EQUALS_END.search(lines[-1])):
+        return _clean(end.group(1).replace(",", ""))
+    return None
+
+
+def parse_solver(text: str, *, fallbacks: bool = True) -> ParsedTurn:
+    """A solver/agent turn: the proposed answer (``fallbacks=False``: primary rules only)."""
+    answer = extract_answer(text, fallbacks=fallbacks)
     if answer is None:
         return ParsedTurn(ok=False, error="no final answer found (expected 'Answer: ...')")
     return ParsedTurn(answer=answer)
@@ -87,21 +131,53 @@ def _verdict_word(word: str) -> Verdict | None:
     return None
 
 
-def parse_verifier(text: str) -> ParsedTurn:
+def parse_verifier(text: str, *, fallbacks: bool = True) -> ParsedTurn:
     """A verifier turn: ``Verdict: PASS|FAIL`` (synonyms accepted) and an optional critique."""
     critique_match = _CRITIQUE.search(text)
     critique = critique_match.group(1).strip()[:MAX_ANSWER_CHARS] if critique_match else None
     matches = _VERDICT_LINE.findall(text)
     verdict = _verdict_word(matches[-1]) if matches else None
+    if verdict is None and fallbacks:
+        verdict = _fallback_verdict(text)
     if verdict is None:
         return ParsedTurn(ok=False, error="no verdict found (expected 'Verdict: PASS' or 'Verdict: FAIL')",
                           critique=critique)
     return ParsedTurn(verdict=verdict, critique=critique)
 
 
-def parse_judge(text: str) -> ParsedTurn:
+def _judgement(sentence: str) -> Verdict | None:
+    """pass/fail from a sentence saying the answer "is (not) correct/wrong/..."; None if it says neither."""
+    found = _IS_CORRECT.findall(sentence)
+    if not found:
+        return None
+    negated, word = found[0]
+    verdict = _verdict_word(word)
+    if verdict is not None and negated:
+        verdict = "fail" if verdict == "pass" else "pass"
+    return verdict
+
+
+def _fallback_verdict(text: str) -> Verdict | None:
+    """Verdict forms tried only when no ``Verdict: PASS|FAIL`` line is found."""
+    lines = _VERDICT_ANY.findall(text)
+    if lines:
+        line = lines[-1]
+        words = re.findall(r"[A-Za-z]+", line)
+        for w in words[:3]:
+            if w.isupper() and (v := _verdict_word(w)) is not None:
+                return v
+        if (v := _judgement(line)) is not None:
+            return v
+    lead = _LEADING_WORD.match(text)
+    if lead:
+        return _verdict_word(lead.group(1))
+    first = re.split(r"(?<=[.!?])\s|\n", text.strip(), maxsplit=1)[0]
+    return _judgement(first)
+
+
+def parse_judge(text: str, *, fallbacks: bool = True) -> ParsedTurn:
     """A judge turn: ``Final answer: x`` and ``Confidence: c`` (0-1, or a percentage)."""
-    answer = extract_answer(text)
+    answer = extract_answer(text, fallbacks=fallbacks)
     confidence: float | None = None
     errors = []
     conf_matches = _CONFIDENCE.findall(text)

@@ -3,6 +3,11 @@
 The packaged templates live in ``parley/debate/prompts/*.jinja``; ``protocol.prompts_dir`` points at a
 directory whose files of the same names override them (copy the packaged ones as a start:
 ``parley prompts export DIR`` is not needed: they are plain files in the installed package).
+
+``protocol.prompts_dir`` may also name a packaged prompt set (:data:`PACKAGED_SETS`, directories under
+``parley/debate/prompts/``): ``instruct`` is worded for small pretrained instruct models such as
+SmolLM2 (see ``docs/smollm2.md``). A packaged name wins over a relative directory of the same name;
+write ``./instruct`` for the directory.
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+
+PACKAGED_SETS = ("instruct",)
+"""Named prompt sets shipped in the package (``protocol.prompts_dir: instruct``)."""
 
 TEMPLATE_NAMES = (
     "solver_system", "solver", "verifier_system", "verifier", "judge_system", "judge",
@@ -31,10 +39,16 @@ class PromptSet:
         self._texts: dict[str, str] = {}
         self.sources: dict[str, str] = {}
         packaged = resources.files("parley.debate") / "prompts"
+        named = str(override_dir) if override_dir is not None and str(override_dir) in PACKAGED_SETS else None
         for name in TEMPLATE_NAMES:
             text = (packaged / f"{name}.jinja").read_text(encoding="utf-8")
             origin = f"package:{name}.jinja"
-            if override_dir is not None:
+            if named is not None:
+                candidate_set = packaged / named / f"{name}.jinja"
+                if candidate_set.is_file():
+                    text = candidate_set.read_text(encoding="utf-8")
+                    origin = f"package:{named}/{name}.jinja"
+            elif override_dir is not None:
                 candidate = Path(override_dir) / f"{name}.jinja"
                 if candidate.exists():
                     text = candidate.read_text(encoding="utf-8")
@@ -45,8 +59,9 @@ class PromptSet:
                 raise ValueError(f"prompt template {origin}: line {exc.lineno}: {exc.message}") from None
             self.sources[name] = origin
             self._texts[name] = text
-        if override_dir is not None and not Path(override_dir).is_dir():
-            raise ValueError(f"protocol.prompts_dir: {override_dir} is not a directory")
+        if override_dir is not None and named is None and not Path(override_dir).is_dir():
+            raise ValueError(f"protocol.prompts_dir: {override_dir} is not a directory nor a packaged prompt set "
+                             f"({', '.join(PACKAGED_SETS)})")
 
     def template_text(self, name: str) -> str:
         """The source text of template ``name`` (packaged or overridden)."""

@@ -20,20 +20,16 @@ ModelPathResolver = Callable[[ModelConfig], Path | None]
 
 
 def resolve_model_path(config: ModelConfig) -> Path | None:
-    """For ``hf`` models: ``tiny`` -> the embedded warm-started tiny model (built and cached on first use)."""
+    """For ``hf`` models: ``model.name`` through the model catalog (:func:`parley.llm.catalog.resolve_model`:
+    ``tiny``, ``smollm2``, ``hf:ORG/NAME`` or a checkpoint directory); ``None`` for remote backends."""
     if config.backend != "hf":
         return None
-    if config.name == "tiny":
-        from parley.tiny.sft import ensure_tiny_sft_model
+    from parley.llm.catalog import ModelNotAvailableError, resolve_model
 
-        return ensure_tiny_sft_model()
-    path = Path(config.name).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(
-            f"model.name: {config.name!r} is not a local checkpoint directory (the hf backend loads local "
-            "checkpoints only; no hub downloads here). Use 'tiny' for the embedded model."
-        )
-    return path
+    try:
+        return resolve_model(config.name)
+    except ModelNotAvailableError as exc:
+        raise ModelNotAvailableError(f"model.name: {exc}") from exc
 
 
 def build_agents(cfg: ParleyConfig, resolver: ModelPathResolver = resolve_model_path) -> AgentPool:

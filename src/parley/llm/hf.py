@@ -44,7 +44,7 @@ from parley.llm.types import Completion, Message, SamplingParams, Usage
 
 logger = logging.getLogger(__name__)
 
-_DTYPES = ("float32", "bfloat16", "float16")
+_DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass
@@ -142,10 +142,13 @@ class HFChatModel(ChatModel):
         if not (path / "config.json").is_file():
             raise FileNotFoundError(
                 f"model path {str(path)!r}: no config.json; pass a directory written by save_pretrained "
-                "(e.g. `parley model build-random DIR`) or use the name 'tiny'"
+                "(e.g. `parley model build-random DIR`) or a catalog name (`parley model list`)"
             )
         if dtype not in _DTYPES:
             raise ValueError(f"dtype={dtype!r}: must be one of {', '.join(_DTYPES)}")
+        device = resolve_device(device)
+        if dtype == "auto":
+            dtype = best_dtype(device)
         tokenizer = AutoTokenizer.from_pretrained(path)
         model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
         model = model.to(device)
@@ -162,14 +165,13 @@ class HFChatModel(ChatModel):
 
     @classmethod
     def from_config(cls, config: ModelConfig, model_path: Path | None = None) -> HFChatModel:
-        """Build from a model config: ``model_path`` overrides ``config.name`` (a directory or ``tiny``)."""
+        """Build from a model config: ``model_path`` overrides ``config.name``, which is resolved through
+        the model catalog (:func:`parley.llm.catalog.resolve_model`: ``tiny``, ``smollm2``, ``hf:ORG/NAME``
+        or a checkpoint directory)."""
         if model_path is None:
-            if config.name == "tiny":
-                from parley.llm.tiny import ensure_tiny_model
+            from parley.llm.catalog import resolve_model
 
-                model_path = ensure_tiny_model()
-            else:
-                model_path = Path(config.name)
+            model_path = resolve_model(config.name)
         return cls.from_pretrained(
             model_path,
             device=config.device,
@@ -377,6 +379,30 @@ class HFChatModel(ChatModel):
                 self._queue.put(None)
         if worker is not None:
             await asyncio.to_thread(worker.join)
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when a CUDA device is present, else ``cpu``; other values pass through.
+
+    An explicit ``cuda`` without a CUDA device is a ``ValueError`` naming the fix (rather than torch's
+    lazy-init traceback on the first tensor).
+    """
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}: torch sees no CUDA device here; use device 'cpu' or 'auto'")
+    return device
+
+
+def best_dtype(device: str) -> str:
+    """``bfloat16`` on a CUDA device that supports it, else ``float32`` (CPU bf16 matmuls are slow here)."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bfloat16"
+    return "float32"
 
 
 def _on_cpu(model: Any) -> bool:

@@ -46,18 +46,18 @@ def load_hf_app(
     served_name: str | None = None,
     num_threads: int | None = None,
 ) -> Any:
-    """Load a local checkpoint (or ``tiny``) into an :class:`HFChatModel` and wrap it in the app."""
+    """Load a model into an :class:`HFChatModel` and wrap it in the app.
+
+    ``model_dir`` is anything the model catalog resolves (``tiny``, ``smollm2``, ``hf:ORG/NAME``, a
+    checkpoint directory); a catalog name is also the served model id unless ``served_name`` is given.
+    """
+    from parley.llm.catalog import get_entry, resolve_model
     from parley.llm.hf import HFChatModel
     from parley.serve.app import create_app
 
-    if str(model_dir) == "tiny":
-        from parley.llm.tiny import ensure_tiny_model
-
-        path = ensure_tiny_model()
-        name = served_name or "tiny"
-    else:
-        path = Path(model_dir)
-        name = served_name or path.name
+    path = resolve_model(model_dir)
+    default_name = str(model_dir) if get_entry(str(model_dir)) is not None else Path(path).name
+    name = served_name or default_name
     model = HFChatModel.from_pretrained(
         path,
         device=device,

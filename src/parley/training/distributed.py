@@ -169,6 +169,8 @@ def data_parallel_from_env(device: str = "cpu") -> Group:
 
     On a machine without CUDA the group uses gloo over CPU processes (``Accelerator(cpu=True)``).
     """
+    if device == "auto":  # model.device: auto -> cuda when present
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return SingleProcess(device)
     from accelerate import Accelerator

@@ -186,11 +186,20 @@ class PolicySet:
     def build(cls, model_dir: Path, roles: list[str], cfg: TrainConfig, *, batch_size: int = 64,
               num_threads: int | None = None, device: str | torch.device = "cpu") -> PolicySet:
         """Load the base checkpoint onto ``device`` and create the policies for ``roles`` as ``cfg.policy``
-        says (every copy, adapter and reference lives on ``device``)."""
+        says (every copy, adapter and reference lives on ``device``).
+
+        ``device='auto'`` means CUDA when present. On CUDA a frozen LoRA base is held in bfloat16 where
+        supported (peft keeps the adapters in float32); fully fine-tuned weights stay float32 (AdamW on
+        bf16 weights loses updates). On CPU everything is float32.
+        """
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from parley.llm.hf import best_dtype, resolve_device
+
+        device = resolve_device(str(device))
+        dtype = best_dtype(device) if cfg.policy.lora is not None else "float32"
         tokenizer: Any = AutoTokenizer.from_pretrained(model_dir)
-        base: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        base: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
         base = base.to(device)
         frozen = {r for r, c in cfg.policy.roles.items() if c.frozen}
         groups = {"shared": roles} if cfg.policy.mode == "shared" else {role: [role] for role in roles}

@@ -58,15 +58,13 @@ ProgressFn = Callable[[int, dict[str, float]], None]
 
 
 def resolve_base_model(cfg: TrainRunConfig) -> Path:
-    """``tiny`` -> the warm-started embedded model (built and cached on first use); else a local dir."""
-    if cfg.model.name == "tiny":
-        from parley.tiny.sft import ensure_tiny_sft_model
+    """``model.name`` through the model catalog (``tiny``, ``smollm2``, ``hf:ORG/NAME``, a checkpoint dir)."""
+    from parley.llm.catalog import ModelNotAvailableError, resolve_model
 
-        return ensure_tiny_sft_model()
-    path = Path(cfg.model.name).expanduser()
-    if not (path / "config.json").is_file():
-        raise TrainingError(f"model.name: {cfg.model.name!r} is not a local Hugging Face checkpoint directory")
-    return path
+    try:
+        return resolve_model(cfg.model.name)
+    except ModelNotAvailableError as exc:
+        raise TrainingError(f"model.name: {exc}") from exc
 
 
 def train(cfg: TrainRunConfig, *, resume: bool = False, progress: ProgressFn | None = None,
