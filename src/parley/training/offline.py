@@ -53,7 +53,7 @@ from parley.rewards.shaping import ShapingBatch, shape
 from parley.rewards.signals import DebateSignals, debate_signals
 from parley.store import TrajectoryStore
 from parley.store.manifest import load_manifest
-from parley.tracking import LocalTracker
+from parley.tracking import create_tracker
 from parley.tracking.dynamics import debate_dynamics_metrics
 from parley.training.advantages import AdvantageConfig, compute_advantages, with_advantages
 from parley.training.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
@@ -274,7 +274,7 @@ def train_offline(cfg: TrainRunConfig, *, resume: bool = False, progress: Progre
 
         registry = default_registry()
     problems = store_problems(store_dir, cfg.dataset)
-    tracker = LocalTracker(run_dir, resume_step=start_step - 1 if resume else None)
+    tracker = create_tracker(cfg, run_dir, run_name=run_id, resume_step=start_step - 1 if resume else None)
     tracker.log_params({"config": cfg.model_dump(mode="json"), "config_hash": digest, "run_id": run_id,
                         "base_model": str(base_dir), "offline_store": str(store_dir)})
     probe: torch.Tensor | None = None

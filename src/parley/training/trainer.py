@@ -49,7 +49,7 @@ from parley.debate.prompts import PromptSet
 from parley.debate.types import Transcript
 from parley.llm.types import SamplingParams
 from parley.rewards.shaping import ShapingBatch, shape
-from parley.tracking import LocalTracker
+from parley.tracking import create_tracker, debate_table_rows
 from parley.tracking.dynamics import debate_dynamics_metrics
 from parley.training.advantages import AdvantageConfig, compute_advantages, with_advantages
 from parley.training.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
@@ -237,7 +237,8 @@ def train(cfg: TrainRunConfig, *, resume: bool = False, progress: ProgressFn | N
         sampler.restore(state["data"])
         start_step = int(state["step"]) + 1
         logger.info("resumed", extra={"checkpoint": str(existing[-1]), "step": start_step})
-    tracker = LocalTracker(run_dir, resume_step=start_step - 1 if resume else None) if main else None
+    resume_step = start_step - 1 if resume else None
+    tracker = create_tracker(cfg, run_dir, run_name=run_id, resume_step=resume_step) if main else None
     if tracker is not None:
         tracker.log_params({"config": cfg.model_dump(mode="json"), "config_hash": digest, "run_id": run_id,
                             "base_model": str(base_dir)})
@@ -326,6 +327,9 @@ def train(cfg: TrainRunConfig, *, resume: bool = False, progress: ProgressFn | N
                 metrics |= run_eval(step)
             assert tracker is not None
             tracker.log_metrics(step, metrics)
+            tracker.log_table(step, "debates", debate_table_rows(
+                transcripts, step=step, limit=cfg.tracking.table_rows, shaped_rewards=shaped.rewards,
+                advantages={(s.debate_id, s.turn_index): s.advantage for s in samples}))
             if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
                 save_checkpoint(run_dir, policies, step=step, data_state=sampler.state(),
                                 meta={"run_id": run_id, "config_hash": digest}, probe=probe,
