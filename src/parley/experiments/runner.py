@@ -36,6 +36,7 @@ from parley.experiments.plan import ExperimentPlan, PlannedStage, build_plan
 from parley.experiments.registry import get_stage_kind
 from parley.experiments.spec import ExperimentSpec, RetryPolicy, spec_from_mapping
 from parley.experiments.state import ExperimentRecord, ExperimentStore
+from parley.experiments.tracking import log_experiment, tracking_env
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,7 @@ class ExperimentRunner:
         self.store.set_experiment(exp_id, status=status, runner_pid=None)
         previous = json.loads(manifest_path.read_text())
         write_manifest(manifest_path, build_manifest(plan, exp_id, list(final.labels), argv, self.store, previous))
+        log_experiment(plan, exp_id, exp.dir, self.store)
         done = self.store.get_experiment(exp_id)
         assert done is not None
         return done
@@ -223,7 +225,7 @@ class ExperimentRunner:
         log_file = (logs / f"{stage.dir_name}.attempt{rec.attempts + 1}.log").open("ab")
         cmd = [self.python, "-m", "parley.experiments.stage_main", "--db", str(self.store.path),
                "--experiment", exp_id, "--stage", stage.id, "--attempt-id", str(attempt_id)]
-        env = {**os.environ, RUNNER_PID_ENV: str(os.getpid())}
+        env = {**os.environ, RUNNER_PID_ENV: str(os.getpid()), **tracking_env(exp_id, rec.dir.parent.parent, stage.id)}
         proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env=env)
         self.store.set_attempt(attempt_id, pid=proc.pid, pid_created=process_created(proc.pid))

@@ -119,11 +119,15 @@ class MlflowTracker:
         try:
             self.experiment_id = experiment_id(self.client, cfg.experiment, self.uri, cfg.artifact_location)
             tags = {"parley.run_dir": str(run_dir.resolve()), "parley.job_type": job_type}
-            if group:
-                tags[GROUP_TAG] = group
-                tags["mlflow.parentRunId"] = group_parent_run(self.client, self.experiment_id, group, self.uri)
+            parent = group_parent_run(self.client, self.experiment_id, group, self.uri) if group else None
             previous = read_state(run_dir).get("mlflow", {}).get("run_id")
-            run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
+            if job_type == "experiment" and parent is not None:
+                run = self.client.get_run(parent)  # the group's own record: log onto the parent run
+                previous = None
+            else:
+                if group and parent:
+                    tags |= {GROUP_TAG: group, "mlflow.parentRunId": parent}
+                run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         except TrackingError:
             raise
         except Exception as exc:  # connection / store errors of any kind, named with the URI
@@ -174,8 +178,9 @@ class MlflowTracker:
         target = Path(path)
         if target.is_dir():
             self.client.log_artifacts(self.run_id, str(target), artifact_path=name or target.name)
-        else:
-            self.client.log_artifact(self.run_id, str(target), artifact_path=name)
+        else:  # MLflow keeps the file name; a name "dir/file" puts it under dir/
+            folder = str(Path(name).parent) if name and Path(name).name == target.name else name
+            self.client.log_artifact(self.run_id, str(target), artifact_path=None if folder in (None, ".") else folder)
 
     def close(self) -> None:
         if not self._closed:

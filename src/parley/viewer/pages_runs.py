@@ -15,8 +15,11 @@ from parley.viewer.sources import LocalRuns, RunSource, catalog
 
 
 def _pick_run(runs: list[RunRef], *, key: str) -> RunRef:
+    """A run picker; ``?run=<text>`` in the URL preselects the first run whose label contains it."""
     labels = [f"{r.group} / {r.name}" for r in runs]
-    choice = st.selectbox("run", labels, key=key)
+    wanted = st.query_params.get("run")
+    index = next((i for i, label in enumerate(labels) if wanted and wanted in label), 0)
+    choice = st.selectbox("run", labels, index=index, key=key)
     return runs[labels.index(choice)]
 
 
