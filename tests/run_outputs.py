@@ -35,16 +35,17 @@ def _root(factory: pytest.TempPathFactory) -> Path:
 
 
 def quick_spec() -> dict[str, Any]:
-    """The demo's spec on tiny budgets, two arms, every tracker on."""
+    """The demo's spec on tiny budgets (2-round svj, held-out eval while training), two arms, every tracker on."""
     spec = demo_spec(quick=True)
     recipe = {k: v for k, v in dataclasses.asdict(SMALL_RECIPE).items() if k not in ("task", "role_weights")}
     spec["name"] = "viewer-quick"
     spec["max_parallel"] = 2
     cfg = spec["config"]
-    cfg["protocol"]["max_rounds"] = 1
     cfg["dataset"]["options"] = dict(TASK)
     cfg["generation"]["max_new_tokens"] = 20
-    cfg["train"].update({"steps": 2, "problems_per_step": 2, "group_size": 2, "checkpoint_every": 1})
+    cfg["train"].update({"steps": 2, "problems_per_step": 2, "group_size": 2, "checkpoint_every": 1,
+                         "eval": {"dataset": {"name": "reasoning_gym:basic_arithmetic", "size": 4, "seed": 99,
+                                              "options": dict(TASK)}, "protocols": ["single"]}})
     cfg["tracking"] = {"backends": ["local", "wandb", "mlflow"], "table_rows": 4}
     spec["sweeps"] = {"train.shaping": [{"name": arm} for arm in ARMS]}
     for stage in spec["stages"]:

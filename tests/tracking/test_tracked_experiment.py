@@ -51,8 +51,9 @@ def test_training_runs_land_in_mlflow_with_the_local_metric_keys(exp: Path) -> N
         assert set(run.data.metrics) == set(local)
         mlflow_history = {k: sorted((m.step, m.value) for m in client.get_metric_history(run_id, k)) for k in local}
         assert _same(mlflow_history, local)
-        assert run.info.run_name == f"train@shaping={arm}/{json.loads((run_dir / 'train_run.json').read_text())['run_id']}"
-        assert run.data.params["train.shaping.name"] == json.dumps(arm)
+        train_run_id = json.loads((run_dir / "train_run.json").read_text())["run_id"]
+        assert run.info.run_name == f"train@shaping={arm}/{train_run_id}"
+        assert run.data.params["config.train.shaping.name"] == arm
         parents.add(run.data.tags["mlflow.parentRunId"])
         steps = {int(Path(f.path).stem.split("-")[1]) for f in client.list_artifacts(run_id, "tables/debates")}
         assert steps == {1, 2} == {r["step"] for r in read_table(run_dir, "debates")}

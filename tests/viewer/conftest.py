@@ -43,5 +43,5 @@ def texts(at: Any) -> str:
     parts: list[str] = []
     for kind in ("title", "header", "subheader", "markdown", "caption", "text", "info", "warning", "error", "code"):
         parts += [str(e.value) for e in getattr(at, kind)]
-    parts += [e.value.to_csv() for e in at.dataframe]
+    parts += [e.value.to_csv() for e in [*at.dataframe, *at.table]]
     return "\n".join(parts)

@@ -23,11 +23,11 @@ def test_overview_lists_experiment_arms_stages_headline(app: Callable[..., Any],
     page = texts(at)
     assert "experiment viewer-quick · succeeded" in page
     for arm in run_outputs.ARMS:
-        assert arm in at.dataframe[0].value["arm"].tolist()
-    stages = at.dataframe[1].value
+        assert arm in at.table[0].value["arm"].tolist()
+    stages = at.table[1].value
     assert set(stages["status"]) == {"succeeded"} and "train@shaping=difference" in stages["stage"].tolist()
     headline = json.loads((_exp(view_root) / "stages" / "report" / "headline.json").read_text())
-    shown = next(d.value for d in at.dataframe if "accuracy" in d.value.columns)
+    shown = next(d.value for d in at.table if "accuracy" in d.value.columns)
     assert shown["arm"].tolist() == [r["arm"] for r in headline["rows"]]
     assert "generation stores" in page and "CooperBench analyses" in page
 
@@ -35,12 +35,12 @@ def test_overview_lists_experiment_arms_stages_headline(app: Callable[..., Any],
 def test_learning_curves_per_arm_and_shaped_vs_raw(app: Callable[..., Any], view_root: Path) -> None:
     at = app("curves")
     assert at.selectbox(key="curve_metric").value == "reward/mean"
-    finals = at.dataframe[0].value
+    finals = at.table[0].value
     assert {a.rsplit(" / ", 1)[1] for a in finals["arm"]} >= set(run_outputs.ARMS)
     assert set(finals["last step"]) == {2}
     at.checkbox(key="curve_shaped").check().run()
     assert not at.exception
-    finals = at.dataframe[0].value
+    finals = at.table[0].value
     assert set(finals["metric"]) == {"reward/solver", "shaped_reward/solver"}
 
 
@@ -84,7 +84,7 @@ def test_cooperbench_analysis_figures_and_findings(app: Callable[..., Any], view
     metrics = json.loads((view_root / "cooperbench" / "metrics.json").read_text())
     page = texts(at)
     assert f"{metrics['input']['n_usable']} of {metrics['input']['n_records']} records usable" in page
-    assert len(at.get("imgs")) >= 1
+    assert len(at.get("image")) >= 1
     assert "findings" in page
 
 
@@ -95,10 +95,10 @@ def test_mlflow_source_shows_the_grouped_arms_curves_and_step_tables(app: Callab
     assert not at.exception
     page = texts(at)
     assert f"group {_exp(view_root).name}" in page
-    runs = "\n".join(d.value.to_csv() for d in at.dataframe)
+    runs = "\n".join(d.value.to_csv() for d in at.table)
     assert "train@shaping=identity" in runs and "train@shaping=difference" in runs
     at.radio(key="page").set_value("curves").run()
-    assert not at.exception and len(at.dataframe[0].value) >= 2
+    assert not at.exception and len(at.table[0].value) >= 2
     at.radio(key="page").set_value("steps").run()
     run = next(o for o in at.selectbox(key="step_run").options if "train@shaping=identity" in o)
     at.selectbox(key="step_run").set_value(run).run()

@@ -46,7 +46,7 @@ def comparison(root: str) -> None:
     disagreements = [r["problem"] for r in rows if r["disagree"]]
     st.markdown(f"**disagreements** ({len(disagreements)})")
     if disagreements:
-        st.dataframe([r for r in rows if r["disagree"]], hide_index=True)
+        st.table([r for r in rows if r["disagree"]][:50])
     pick = st.selectbox("open both transcripts of problem", disagreements or shared, key="cmp_problem")
     left, right = st.columns(2)
     for column, run, title in ((left, a, a_name), (right, b, b_name)):
@@ -99,7 +99,7 @@ def cooperbench(root: str) -> None:
     st.markdown(f"{inputs.get('n_usable', '?')} of {inputs.get('n_records', '?')} records usable")
     auc = metrics.get("auc", {})
     if isinstance(auc, dict):
-        st.dataframe([{"setting": k, "AUC": "n/a" if v is None else v} for k, v in auc.items()], hide_index=True)
+        st.table([{"setting": k, "AUC": "n/a" if v is None else v} for k, v in auc.items()])
     figures = sorted(Path(analysis.path).glob("*.png"))
     for i in range(0, len(figures), 2):
         cols = st.columns(2)

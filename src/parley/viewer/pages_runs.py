@@ -37,7 +37,7 @@ def overview(source: RunSource) -> None:
         groups[r.group].append(r)
     for group, members in groups.items():
         st.subheader(f"group {render.safe_label(group)}")
-        st.dataframe([{"run": r.name, "kind": r.kind, "id": r.key} for r in members], hide_index=True)
+        st.table([{"run": r.name, "kind": r.kind, "id": r.key} for r in members])
 
 
 def _local_overview(root: str) -> None:
@@ -51,16 +51,16 @@ def _local_overview(root: str) -> None:
         labels = f" · labels: {', '.join(view.labels)}" if view.labels else ""
         st.caption(f"{exp.experiment_id} in {exp.path}{labels}")
         st.markdown("**arms**")
-        st.dataframe(view.arms, hide_index=True)
+        st.table(view.arms)
         if view.seeds:
             with st.expander("seeds per stage"):
                 st.json(view.seeds)
         st.markdown("**stages**")
-        st.dataframe([{"stage": s.stage, "kind": s.kind, "arm": s.arm, "status": s.status, "attempts": s.attempts,
-                       "progress": s.progress, "error": s.error} for s in view.stages], hide_index=True)
+        st.table([{"stage": s.stage, "kind": s.kind, "arm": s.arm, "status": s.status, "attempts": s.attempts,
+                   "progress": s.progress, "error": s.error} for s in view.stages])
         if view.headline:
             st.markdown(f"**headline** (paired vs {render.safe_label(view.headline.get('reference', ''))})")
-            st.dataframe(view.headline.get("rows", []), hide_index=True)
+            st.table(view.headline.get("rows", []))
         if view.findings is not None:
             st.markdown("**findings**")
             if isinstance(view.findings, str):
@@ -79,7 +79,7 @@ def _local_overview(root: str) -> None:
     for title, rows in others:
         if rows:
             st.subheader(title)
-            st.dataframe(rows, hide_index=True)
+            st.table(rows)
 
 
 def _band(records_per_seed: list[list[dict[str, Any]]], metric: str) -> dict[int, tuple[float, float, float]]:
@@ -93,7 +93,7 @@ def _band(records_per_seed: list[list[dict[str, Any]]], metric: str) -> dict[int
 
 def curves(source: RunSource) -> None:
     st.header("Learning curves")
-    runs = source.runs()
+    runs = [r for r in source.runs() if r.kind == "train"]
     if not runs:
         st.warning("No training runs with metrics in this source.")
         return
@@ -112,7 +112,7 @@ def curves(source: RunSource) -> None:
         if not roles:
             st.info("No shaped_reward/<role> metric was logged.")
             return
-        role = st.selectbox("role", roles, key="curve_role")
+        role = st.selectbox("role", roles, index=roles.index("solver") if "solver" in roles else 0, key="curve_role")
         metrics = [f"reward/{role}", f"shaped_reward/{role}"]
     else:
         default = names.index("reward/mean") if "reward/mean" in names else 0
@@ -132,12 +132,12 @@ def curves(source: RunSource) -> None:
         st.info(f"No values of {', '.join(metrics)} for the chosen arms.")
         return
     render.curve_chart(rows, title=" vs ".join(metrics))
-    st.dataframe(finals, hide_index=True)
+    st.table(finals)
 
 
 def step_browser(source: RunSource) -> None:
     st.header("Step browser")
-    runs = source.runs()
+    runs = [r for r in source.runs() if r.kind == "train"]
     if not runs:
         st.warning("No training runs in this source.")
         return

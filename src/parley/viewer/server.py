@@ -69,7 +69,8 @@ def start(directory: str | Path, *, host: str = "127.0.0.1", port: int = 8501, t
         raise ViewerError(f"port {port} on {host} is already in use; pick another with --port N")
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP_PATH), "--server.address", host,
            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none", "--global.developmentMode", "false"]
+           "--server.fileWatcherType", "none", "--global.developmentMode", "false",
+           "--client.toolbarMode", "viewer"]
     env = {**os.environ, "PARLEY_VIEW_DIR": str(path.resolve())}
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115  (owned by the child's lifetime)
     proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
