@@ -72,6 +72,8 @@ def test_comparison_pairs_two_arms_and_opens_both_transcripts(app: Callable[...,
 
 def test_generation_store_summary_debates_and_transcript(app: Callable[..., Any], view_root: Path) -> None:
     at = app("generation")
+    assert at.selectbox(key="gen_store").value == "generate/tiny"
+    assert any("stages/baseline/svj/store" in o for o in at.selectbox(key="gen_store").options)  # eval stores too
     summary = json.loads((view_root / "generate" / "tiny" / "summary.json").read_text())
     assert at.metric[0].label == "completed" and at.metric[0].value == f"{summary['completed']:,}"
     debates = at.dataframe[0].value
@@ -119,7 +121,7 @@ def test_unreachable_sources_show_a_clear_message(app: Callable[..., Any], view_
     at.radio(key="source").set_value("MLflow").run()
     assert [e.value for e in at.error] and f"127.0.0.1:{port}" in at.error[0].value
     assert "cannot be reached" in at.error[0].value
-    at = app("steps", WANDB_BASE_URL=f"http://127.0.0.1:{port}", WANDB_API_KEY="local-test-" + "0" * 29)
+    at = app("steps", WANDB_BASE_URL=f"http://127.0.0.1:{port}", WANDB_API_KEY="local-test-" + "0" * 40)
     at.radio(key="source").set_value("W&B").run()
     assert [e.value for e in at.error] and "W&B" in at.error[0].value
 

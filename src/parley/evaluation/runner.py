@@ -137,10 +137,14 @@ def _collect(transcripts: Iterable[Transcript], problems: Sequence[Problem], sam
 
 def _track(cfg: ParleyConfig, result: EvalResult) -> None:
     """Log the evaluation through ``cfg.tracking`` (``eval/*`` names in docs/metrics.md); replaces an earlier record."""
-    from parley.tracking import create_tracker
+    from parley.tracking import TrackingError, create_tracker
 
     s, protocol = result.summary, cfg.protocol.name
-    with create_tracker(cfg, result.directory, run_name=result.label, resume_step=-1, job_type="eval") as tracker:
+    try:
+        tracker = create_tracker(cfg, result.directory, run_name=result.label, resume_step=-1, job_type="eval")
+    except TrackingError as exc:
+        raise EvaluationError(f"{result.directory}: results saved, but not logged to the trackers: {exc}") from exc
+    with tracker:
         tracker.log_params({"config": cfg.model_dump(mode="json"),
                             **{k: s.get(k) for k in ("label", "protocol", "dataset", "config_hash", "run_id")}})
         tracker.log_metrics(0, {f"eval/accuracy/{protocol}": s["accuracy"],

@@ -37,8 +37,9 @@ class Tracker(Protocol):
     def close(self) -> None: ...
 
 
-class TrackingError(RuntimeError):
-    """A tracking backend cannot be used (not installed, unreachable, misconfigured); the message says why."""
+class TrackingError(ValueError):
+    """A configured tracking backend cannot be used (not installed, unreachable, misconfigured); the message
+    says which and why. A ``ValueError`` because the fix is in the ``tracking:`` config or the install."""
 
 
 def table_columns(name: str, rows: Sequence[TableRow]) -> list[str]:

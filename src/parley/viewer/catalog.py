@@ -3,7 +3,8 @@
 - experiments: ``experiments.db`` (the runner's SQLite state) beside ``<experiment id>/manifest.json``;
 - training runs: ``train_run.json`` (+ ``metrics.jsonl``, ``rollouts/`` or ``tables/debates.jsonl``);
 - evaluations: ``summary.json`` + ``results.jsonl`` (``parley eval run``, experiment eval stages);
-- generation stores: ``run.json`` (a trajectory store) + ``summary.json`` (``parley generate``);
+- generation stores: ``run.json`` (a trajectory store) + ``summary.json`` (``parley generate``, and the
+  ``store/`` of every evaluation, which runs through the same generation path);
 - CooperBench analyses: ``metrics.json`` + ``findings.json`` (``parley cooperbench analyze``).
 
 The walk skips the insides of what it recognised (checkpoints, model weights, store shards) and is
@@ -18,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-_SKIP_DIRS = {"checkpoints", "final", "wandb", "mlartifacts", "logs", "__pycache__", "store", "rollouts",
-              "tables", "eval"}
+_SKIP_DIRS = {"checkpoints", "final", "wandb", "mlartifacts", "logs", "__pycache__", "rollouts", "tables", "eval"}
 
 
 @dataclass(frozen=True)
@@ -158,4 +158,5 @@ def scan(root: str | Path, *, max_depth: int = 8) -> Catalog:
         dirs[:] = sorted(keep)
     catalog.train_runs.sort(key=lambda r: (r.experiment or "", r.label))
     catalog.evals.sort(key=lambda r: (r.experiment or "", r.arm or "", r.label))
+    catalog.stores.sort(key=lambda s: ("/stages/" in f"/{s.label}", s.label))  # stand-alone stores first
     return catalog
