@@ -3,7 +3,8 @@
 - :func:`quick_experiment`: the demo's stage kinds (tiny_prepare -> baseline -> train x2 arms -> evaluate
   x2 -> demo_report) on tiny budgets, with ``tracking.backends: [local, wandb, mlflow]`` so the arms are
   grouped in W&B (offline) and MLflow (sqlite store in the experiment directory);
-- :func:`generate_store`: ``parley generate``'s Python call on the random-init tiny model;
+- :func:`generate_store`: ``parley generate``'s Python call on the random-init tiny model (mad);
+- :func:`offline_training_run`: offline RL from that store (KL reference, majority-label selection);
 - :func:`cooperbench_analysis`: ``parley cooperbench analyze`` on the shipped CooperBench records.
 
 All of them live under one root (``view_root``) so the viewer tests can open it as one directory.
@@ -79,7 +80,8 @@ def experiment_dir(factory: pytest.TempPathFactory) -> Path:
 
 
 def generate_store(factory: pytest.TempPathFactory) -> Path:
-    """``<root>/generate/tiny``: a finished ``parley generate`` store (random tiny model, 4 problems x 2)."""
+    """``<root>/generate/tiny``: a finished ``parley generate`` store (random tiny model, mad with 2 agents,
+    4 problems x 2 samples)."""
     if "generate" not in _BUILT:
         from parley.config import ParleyConfig
         from parley.generation import run_generation
@@ -87,7 +89,7 @@ def generate_store(factory: pytest.TempPathFactory) -> Path:
         out = _root(factory) / "generate" / "tiny"
         cfg = ParleyConfig.model_validate({
             "model": {"backend": "hf", "name": str(tiny_model_dir(factory))},
-            "protocol": {"name": "svj", "max_rounds": 1},
+            "protocol": {"name": "mad", "num_agents": 2, "max_rounds": 1},
             "dataset": {"name": "reasoning_gym:basic_arithmetic", "size": 4, "seed": 1, "options": TASK},
             "generation": {"max_new_tokens": 12, "samples_per_problem": 2},
             "output": {"dir": str(out)}})
@@ -126,7 +128,7 @@ def offline_training_run(factory: pytest.TempPathFactory) -> Path:
         out = _root(factory) / "offline"
         cfg = TrainRunConfig.model_validate({
             "model": {"backend": "hf", "name": str(tiny_model_dir(factory))},
-            "protocol": {"name": "svj", "max_rounds": 1},
+            "protocol": {"name": "mad", "num_agents": 2, "max_rounds": 1},
             "dataset": {"name": "reasoning_gym:basic_arithmetic", "size": 4, "seed": 1, "options": TASK},
             "train": {"steps": 1, "problems_per_step": 2, "group_size": 2, "lr": 1e-3, "kl_beta": 0.05,
                       "selection": "majority_label", "offline_store": str(store)},

@@ -96,7 +96,7 @@ def test_every_page_in_headless_chromium(viewer: str, browser: object, view_root
         "curves": ["Learning curves", "reward/mean", "identity", "difference"],
         "steps": ["Step browser", "best rollout", "worst rollout", "solver", first_line],
         "comparison": ["Comparison", "shared problems", "disagreements"],
-        "generation": ["Generation stores", "completed", "solver"],
+        "generation": ["Generation stores", "completed", "agent_0", "agent_1"],
         "cooperbench": ["CooperBench analyses", "records usable", "findings"],
     }
     for slug, expected in pages.items():
