@@ -118,11 +118,13 @@ def curves(source: RunSource) -> None:
         default = names.index("reward/mean") if "reward/mean" in names else 0
         metrics = [st.selectbox("metric", names, index=default, key="curve_metric")]
     rows, finals = [], []
+    one_group = len({a.rsplit(" / ", 1)[0] for a in chosen_arms}) == 1  # then the legend shows arm names only
     for arm in chosen_arms:
         seeds = [records[r.key] for r in arms[arm]]
+        name = arm.rsplit(" / ", 1)[1] if one_group else arm
         for metric in metrics:
             band = _band(seeds, metric)
-            series = arm if len(metrics) == 1 else f"{arm} · {metric}"
+            series = name if len(metrics) == 1 else f"{name} · {metric}"
             rows += [{"step": s, "mean": m, "low": lo, "high": hi, "series": series} for s, (m, lo, hi) in band.items()]
             if band:
                 last = max(band)
