@@ -10,7 +10,8 @@ from parley.cli.common import fail, stdout
 
 
 def view_cmd(
-    directory: Path = typer.Argument(Path("runs/demo"), help="Runs or experiment directory (default: the demo's)."),
+    directory: Path = typer.Argument(Path("runs/demo"), metavar="DIR",
+                                     help="Runs or experiment directory (default: the demo's)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (loopback by default)."),
     port: int = typer.Option(8501, "--port", min=1, max=65535, help="TCP port."),
 ) -> None:
