@@ -130,3 +130,42 @@ def test_a_directory_without_runs_says_so(app: Callable[..., Any], tmp_path: Pat
     for page in ("overview", "curves", "steps", "comparison", "generation", "cooperbench"):
         at = app(page, root=tmp_path)
         assert at.warning, f"{page}: no message on an empty directory"
+
+
+def test_step_browser_reads_the_trainers_rollout_store(app: Callable[..., Any], view_root: Path,
+                                                        tmp_path: Path) -> None:
+    """The rollout-log format of docs/viewer.md (written by the trainer), in a real trajectory store."""
+    import shutil
+
+    from parley.store import TrajectoryStore
+
+    run = tmp_path / "run"
+    run.mkdir()
+    identity = _exp(view_root) / "stages" / "train@shaping=identity" / "run"
+    for name in ("train_run.json", "metrics.jsonl"):
+        shutil.copy(identity / name, run / name)
+    with TrajectoryStore.read(view_root / "generate" / "tiny") as source:
+        transcripts = list(source.iter_transcripts())
+    problems = sorted({t.problem_id for t in transcripts})
+    step_of = {t.debate_id: 1 + problems.index(t.problem_id) % 2 for t in transcripts}  # a group stays in one step
+    for i, t in enumerate(transcripts):
+        left_out = i == 0
+        t.metadata["training"] = {
+            "step": step_of[t.debate_id], "outcome": float(t.sample_index), "kept": not left_out,
+            "turns": [{"index": turn.index, "role": turn.role, "policy_id": turn.policy_id, "local": 0.5,
+                       "shaped_reward": 0.25 * i, "advantage": None if left_out else 0.1 * i, "trained": not left_out}
+                      for turn in t.turns],
+            "counterfactuals": {"difference": {"agent_0": 0.125}}}
+    store = TrajectoryStore.open(run / "rollouts", run_id=transcripts[0].run_id, config_hash=transcripts[0].config_hash,
+                                 config={})
+    store.write(transcripts)
+    store.close()
+    at = app("steps", root=tmp_path)
+    assert at.select_slider(key="step_step").options == ["1", "2"]
+    at.select_slider(key="step_step").set_value(step_of[transcripts[0].debate_id]).run()
+    page = texts(at)
+    assert "best rollout" in page and "worst rollout" in page
+    assert "counterfactuals: difference agent_0: 0.125" in page
+    assert "*left out of the update*" in page and "*not trained*" in page and "local 0.500" in page
+    shown = [t for t in transcripts if step_of[t.debate_id] == step_of[transcripts[0].debate_id]]
+    assert {t.question for t in shown} <= {e.value for e in at.text}
