@@ -22,7 +22,7 @@ import pytest
 
 from parley.experiments.demo import demo_spec
 from tests.tiny_model_support import tiny_model_dir
-from tests.training.tiny_rl_support import SMALL_RECIPE, TASK
+from tests.training.tiny_rl_support import DATASET, SMALL_RECIPE, TASK
 
 _BUILT: dict[str, Any] = {}
 ARMS = ("identity", "difference")
@@ -38,14 +38,14 @@ def _root(factory: pytest.TempPathFactory) -> Path:
 def quick_spec() -> dict[str, Any]:
     """The demo's spec on tiny budgets (2-round svj, held-out eval while training), two arms, every tracker on."""
     spec = demo_spec(quick=True)
-    recipe = {k: v for k, v in dataclasses.asdict(SMALL_RECIPE).items() if k not in ("task", "role_weights")}
+    recipe = {k: v for k, v in dataclasses.asdict(SMALL_RECIPE).items() if k != "role_weights"}
     spec["name"] = "viewer-quick"
     spec["max_parallel"] = 2
     cfg = spec["config"]
     cfg["dataset"]["options"] = dict(TASK)
     cfg["generation"]["max_new_tokens"] = 20
     cfg["train"].update({"steps": 2, "problems_per_step": 2, "group_size": 2, "checkpoint_every": 1,
-                         "eval": {"dataset": {"name": "reasoning_gym:basic_arithmetic", "size": 4, "seed": 99,
+                         "eval": {"dataset": {"name": DATASET, "size": 4, "seed": 99,
                                               "options": dict(TASK)}, "protocols": ["single"]}})
     cfg["tracking"] = {"backends": ["local", "wandb", "mlflow"], "table_rows": 4}
     spec["sweeps"] = {"train.shaping": [{"name": arm} for arm in ARMS]}
@@ -90,7 +90,7 @@ def generate_store(factory: pytest.TempPathFactory) -> Path:
         cfg = ParleyConfig.model_validate({
             "model": {"backend": "hf", "name": str(tiny_model_dir(factory))},
             "protocol": {"name": "mad", "num_agents": 2, "max_rounds": 1},
-            "dataset": {"name": "reasoning_gym:basic_arithmetic", "size": 4, "seed": 1, "options": TASK},
+            "dataset": {"name": DATASET, "size": 4, "seed": 1, "options": TASK},
             "generation": {"max_new_tokens": 12, "samples_per_problem": 2},
             "output": {"dir": str(out)}})
         run_generation(cfg)
@@ -129,7 +129,7 @@ def offline_training_run(factory: pytest.TempPathFactory) -> Path:
         cfg = TrainRunConfig.model_validate({
             "model": {"backend": "hf", "name": str(tiny_model_dir(factory))},
             "protocol": {"name": "mad", "num_agents": 2, "max_rounds": 1},
-            "dataset": {"name": "reasoning_gym:basic_arithmetic", "size": 4, "seed": 1, "options": TASK},
+            "dataset": {"name": DATASET, "size": 4, "seed": 1, "options": TASK},
             "train": {"steps": 1, "problems_per_step": 2, "group_size": 2, "lr": 1e-3, "kl_beta": 0.05,
                       "selection": "majority_label", "offline_store": str(store)},
             "output": {"dir": str(out)}})

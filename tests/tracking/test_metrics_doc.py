@@ -18,6 +18,9 @@ PLACEHOLDERS = {
     "reason": r"(?:verifier_pass|max_rounds|stalled|error|timeout|majority_vote|judge|single)",
     "protocol": r"(?:svj|mad|single|self_consistency)",
     "key": r"(?:turns|changed_turns|changed_fraction|mean_reward|mean_abs_delta)",
+    "role_metric": r"(?:solver_first_accuracy|verifier_balanced_accuracy|verifier_accuracy|verifier_pass_rate"
+                   r"|verifier_majority_verdict_share|judge_accuracy|flip_wrong_to_right|flip_right_to_wrong"
+                   r"|rounds_used)",
 }
 
 

@@ -151,7 +151,9 @@ def _track(cfg: ParleyConfig, result: EvalResult) -> None:
                             **{k: s.get(k) for k in ("label", "protocol", "dataset", "config_hash", "run_id")}})
         tracker.log_metrics(0, {f"eval/accuracy/{protocol}": s["accuracy"],
                                 f"eval/accuracy_ci_low/{protocol}": s["ci_low"],
-                                f"eval/accuracy_ci_high/{protocol}": s["ci_high"], f"eval/n/{protocol}": float(s["n"])})
+                                f"eval/accuracy_ci_high/{protocol}": s["ci_high"], f"eval/n/{protocol}": float(s["n"]),
+                                **{f"eval/{k}/{protocol}": float(v["value"]) for k, v in s.get("roles", {}).items()
+                                   if k != "debate_accuracy" and v}})
         for name in ("results.jsonl", "summary.json"):
             if (result.directory / name).is_file():
                 tracker.log_artifact(result.directory / name)
