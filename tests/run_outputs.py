@@ -51,7 +51,7 @@ def quick_spec() -> dict[str, Any]:
     spec["sweeps"] = {"train.shaping": [{"name": arm} for arm in ARMS]}
     for stage in spec["stages"]:
         if stage["id"] == "prepare":
-            stage["params"] = {"recipe": recipe, "train_size": 16, "heldout_size": 6}
+            stage["params"] = {"recipe": recipe, "train_size": 16, "heldout_size": 6, "exclude_sft_questions": False}
     return spec
 
 

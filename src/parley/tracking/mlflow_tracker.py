@@ -76,7 +76,12 @@ def mlflow_client(uri: str) -> Any:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return MlflowClient(tracking_uri=uri)
+        # The first use of a new sqlite store runs MLflow's schema migrations; parallel stage processes
+        # would race on them ("table ... already exists"), so the first query runs under the store lock.
+        with _store_lock(uri):
+            client = MlflowClient(tracking_uri=uri)
+            client.search_experiments(max_results=1)
+        return client
     except Exception as exc:  # MLflow raises many types for a bad store; re-raised with the URI
         raise TrackingError(f"tracking.mlflow.tracking_uri {uri!r}: cannot open the MLflow store ({exc})") from exc
 
