@@ -131,6 +131,7 @@ def offline_training_run(factory: pytest.TempPathFactory) -> Path:
             "protocol": {"name": "mad", "num_agents": 2, "max_rounds": 1},
             "dataset": {"name": DATASET, "size": 4, "seed": 1, "options": TASK},
             "train": {"steps": 1, "problems_per_step": 2, "group_size": 2, "lr": 1e-3, "kl_beta": 0.05,
+                      "temperature": 0.7,  # the store's sampling temperature (generation default)
                       "selection": "majority_label", "offline_store": str(store)},
             "output": {"dir": str(out)}})
         train(cfg)
