@@ -65,4 +65,7 @@ def test_every_emitted_metric_name_is_documented(emitted: dict[str, set[str]]) -
 def test_every_documented_metric_name_is_emitted(emitted: dict[str, set[str]]) -> None:
     every = {name for names in emitted.values() for name in names}
     never = [n for n in documented_names() if not any(pattern(n).match(e) for e in every)]
-    assert not never, f"in docs/metrics.md but never emitted by a real run: {never}"
+    # Defined only when a step holds both right and wrong checked attempts, which 2 tiny steps may not;
+    # its held-out twin eval/verifier_balanced_accuracy/<protocol> and tests/tracking/test_dynamics.py cover it.
+    conditional = {"debate/verifier_balanced_accuracy"}
+    assert set(never) <= conditional, f"in docs/metrics.md but never emitted by a real run: {never}"

@@ -27,7 +27,7 @@ def test_overview_lists_experiment_arms_stages_headline(app: Callable[..., Any],
     stages = at.table[1].value
     assert set(stages["status"]) == {"succeeded"} and "train@shaping=difference" in stages["stage"].tolist()
     headline = json.loads((_exp(view_root) / "stages" / "report" / "headline.json").read_text())
-    shown = next(d.value for d in at.table if "accuracy" in d.value.columns)
+    shown = next(d.value for d in at.table if "ci_low" in d.value.columns)
     assert shown["arm"].tolist() == [r["arm"] for r in headline["rows"]]
     assert "generation stores" in page and "CooperBench analyses" in page
 

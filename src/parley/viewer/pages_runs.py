@@ -60,7 +60,7 @@ def _local_overview(root: str) -> None:
                    "progress": s.progress, "error": s.error} for s in view.stages])
         if view.headline:
             st.markdown(f"**headline** (paired vs {render.safe_label(view.headline.get('reference', ''))})")
-            st.table(view.headline.get("rows", []))
+            st.table([_flat(r) for r in view.headline.get("rows", [])])
         if view.findings is not None:
             st.markdown("**findings**")
             if isinstance(view.findings, str):
@@ -80,6 +80,18 @@ def _local_overview(root: str) -> None:
         if rows:
             st.subheader(title)
             st.table(rows)
+
+
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    """One level of nesting as dotted columns (``vs_warm_start.diff``), lists joined: a table cell each."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            out.update({f"{key}.{k}": (", ".join(map(str, v)) if isinstance(v, list) else v)
+                        for k, v in value.items() if not isinstance(v, dict)})
+        else:
+            out[key] = ", ".join(map(str, value)) if isinstance(value, list) else value
+    return out
 
 
 def _band(records_per_seed: list[list[dict[str, Any]]], metric: str) -> dict[int, tuple[float, float, float]]:
