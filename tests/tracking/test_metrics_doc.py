@@ -66,6 +66,6 @@ def test_every_documented_metric_name_is_emitted(emitted: dict[str, set[str]]) -
     every = {name for names in emitted.values() for name in names}
     never = [n for n in documented_names() if not any(pattern(n).match(e) for e in every)]
     # Defined only when a step holds both right and wrong checked attempts, which 2 tiny steps may not;
-    # its held-out twin eval/verifier_balanced_accuracy/<protocol> and tests/tracking/test_dynamics.py cover it.
+    # the held-out evaluations report it as eval/verifier_balanced_accuracy/<protocol> when it applies.
     conditional = {"debate/verifier_balanced_accuracy"}
     assert set(never) <= conditional, f"in docs/metrics.md but never emitted by a real run: {never}"
