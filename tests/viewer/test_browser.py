@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -43,12 +44,22 @@ def viewer(view_root: Path, tmp_path: Path) -> object:
         assert f"parley viewer on http://127.0.0.1:{port}" in line, line
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
+        proc.terminate()  # parley view stops its Streamlit child on SIGTERM
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if _group_alive(proc.pid):  # anything left in the session (it was started as its leader)
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import typer
@@ -26,6 +27,11 @@ def view_cmd(
         fail(str(exc))
     stdout.print(f"parley viewer on {viewer.url} (directory {directory}; Ctrl-C to stop)", highlight=False)
     stdout.file.flush()
+
+    def on_term(signum: int, frame: object) -> None:  # SIGTERM stops Streamlit too, not just this process
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
         code = viewer.wait()
     except KeyboardInterrupt:
