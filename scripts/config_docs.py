@@ -41,6 +41,7 @@ def sections() -> dict[str, type[BaseModel]]:
     out: dict[str, type[BaseModel]] = {
         "model": m.ModelConfig, "protocol": m.ProtocolConfig, "dataset": m.DatasetConfig,
         "generation": m.GenerationConfig, "output": m.OutputConfig, "logging": m.LoggingConfig,
+        "tracking": m.TrackingConfig, "tracking.wandb": m.WandbConfig, "tracking.mlflow": m.MlflowConfig,
         "train": t.TrainConfig, "train.counterfactual": t.CounterfactualConfig, "train.policy": t.PolicyConfig,
         "train.policy.roles.<role>": t.RolePolicyConfig, "train.policy.lora": t.LoRAConfig, "train.eval": t.EvalConfig,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from parley import __version__
-from parley.cli import config_cmd, demo, eval_cmd, generate, model_cmd, sandbox_cmd
+from parley.cli import config_cmd, demo, eval_cmd, generate, model_cmd, sandbox_cmd, view
 from parley.cli import cooperbench as cooperbench_cmd
 from parley.cli import experiment as experiment_cmd
 from parley.cli import serve as serve_cmd
@@ -52,6 +52,7 @@ app.add_typer(model_cmd.app, name="model")
 app.command("serve")(serve_cmd.serve_cmd)
 app.command("train")(train_cmd.train_cmd)
 app.command("demo")(demo.demo_cmd)
+app.command("view")(view.view_cmd)
 
 
 def main() -> None:

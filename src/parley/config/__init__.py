@@ -10,6 +10,7 @@ from parley.config.models import (
     OutputConfig,
     ParleyConfig,
     ProtocolConfig,
+    TrackingConfig,
 )
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "OutputConfig",
     "ParleyConfig",
     "ProtocolConfig",
+    "TrackingConfig",
     "apply_overrides",
     "config_hash",
     "load_config",

@@ -24,7 +24,7 @@ M = TypeVar("M", bound=BaseModel)
 
 # Sections that say where results go or how chatty we are, not what is computed: left out of the hash
 # so that moving a run directory or turning on debug logs does not break resume.
-_UNHASHED_SECTIONS = frozenset({"output", "logging"})
+_UNHASHED_SECTIONS = frozenset({"output", "logging", "tracking"})
 
 
 def parse_overrides(overrides: Sequence[str]) -> list[tuple[list[str], Any]]:

@@ -199,6 +199,58 @@ class LoggingConfig(StrictModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
 
 
+TrackingBackend = Literal["local", "wandb", "mlflow"]
+
+
+class WandbConfig(StrictModel):
+    """Weights & Biases (``tracking.backends`` includes ``wandb``). Offline by default: runs are written
+    under the run directory (``wandb/offline-run-*``) and uploaded later with ``wandb sync``."""
+
+    project: str = Field(default="parley", description="W&B project the runs go to.")
+    entity: str | None = Field(default=None, description="W&B entity (user or team); default: the account's.")
+    mode: Literal["offline", "online"] = Field(
+        default="offline",
+        description="offline: write local run files only (no network, no key); online: stream to the W&B "
+        "server (needs WANDB_API_KEY in the environment or `wandb login`).")
+    group: str | None = Field(
+        default=None, description="W&B group of the run; default: tracking.group (experiments: the experiment id).")
+    tags: list[str] = Field(default_factory=list, description="Tags added to every W&B run.")
+    dir: Path | None = Field(default=None, description="Where W&B writes its run files; default: the run directory.")
+
+
+class MlflowConfig(StrictModel):
+    """MLflow (``tracking.backends`` includes ``mlflow``), through ``MlflowClient`` against any tracking URI."""
+
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI (sqlite:////abs/path.db, http://host:5000, ...); default: a local sqlite "
+        "store mlflow.db in the run directory (in an experiment: in the experiment directory).")
+    experiment: str = Field(default="parley", description="MLflow experiment the runs go to (created if missing).")
+    artifact_location: str | None = Field(
+        default=None, description="Artifact root for a newly created experiment; default: mlartifacts/ beside a "
+        "sqlite store (the server's default for other URIs).")
+
+
+class TrackingConfig(StrictModel):
+    """Where metrics, parameters, debate samples and artifacts go (docs/metrics.md names the metrics).
+
+    The local sink (``metrics.jsonl`` / ``params.json`` in the run directory) is always written; ``wandb`` and
+    ``mlflow`` are added with ``backends`` (they need the ``tracking`` extra). Not part of the config hash:
+    changing where results are logged never changes the results.
+    """
+
+    backends: list[TrackingBackend] = Field(
+        default_factory=lambda: list[TrackingBackend](["local"]),
+        description="Sinks to log to: local (always on), wandb, mlflow.")
+    group: str | None = Field(
+        default=None, description="Groups related runs (W&B group, MLflow parent run); experiments set it to "
+        "the experiment id.")
+    table_rows: int = Field(
+        default=8, ge=0, le=1024, description="Debates per training step logged as a sample table (0: none).")
+    wandb: WandbConfig = Field(default_factory=WandbConfig, description="Weights & Biases settings (below).")
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig, description="MLflow settings (below).")
+
+
 class ParleyConfig(StrictModel):
     """The whole resolved configuration of one parley command.
 
@@ -215,6 +267,8 @@ class ParleyConfig(StrictModel):
         default_factory=GenerationConfig, description="Sampling and batch generation.")
     output: OutputConfig = Field(default_factory=OutputConfig, description="Where results go.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Structured logging.")
+    tracking: TrackingConfig = Field(
+        default_factory=TrackingConfig, description="Where metrics, debate samples and artifacts are logged.")
 
     @model_validator(mode="after")
     def _check_roles(self) -> ParleyConfig:

@@ -137,6 +137,28 @@ def _collect(transcripts: Iterable[Transcript], problems: Sequence[Problem], sam
     return results
 
 
+def _track(cfg: ParleyConfig, result: EvalResult) -> None:
+    """Log the evaluation through ``cfg.tracking`` (``eval/*`` names in docs/metrics.md); replaces an earlier record."""
+    from parley.tracking import TrackingError, create_tracker
+
+    s, protocol = result.summary, cfg.protocol.name
+    try:
+        tracker = create_tracker(cfg, result.directory, run_name=result.label, resume_step=-1, job_type="eval")
+    except TrackingError as exc:
+        raise EvaluationError(f"{result.directory}: results saved, but not logged to the trackers: {exc}") from exc
+    with tracker:
+        tracker.log_params({"config": cfg.model_dump(mode="json"),
+                            **{k: s.get(k) for k in ("label", "protocol", "dataset", "config_hash", "run_id")}})
+        tracker.log_metrics(0, {f"eval/accuracy/{protocol}": s["accuracy"],
+                                f"eval/accuracy_ci_low/{protocol}": s["ci_low"],
+                                f"eval/accuracy_ci_high/{protocol}": s["ci_high"], f"eval/n/{protocol}": float(s["n"]),
+                                **{f"eval/{k}/{protocol}": float(v["value"]) for k, v in s.get("roles", {}).items()
+                                   if k != "debate_accuracy" and v}})
+        for name in ("results.jsonl", "summary.json"):
+            if (result.directory / name).is_file():
+                tracker.log_artifact(result.directory / name)
+
+
 ROLES_FILE = "roles.jsonl"
 
 
@@ -212,7 +234,8 @@ def evaluate(
         _check_verifiers(problems, scorer)
         arm_dir.mkdir(parents=True, exist_ok=True)
         try:
-            generation = run_generation(run_cfg, agents=agents, scorer=cast("Scorer", scorer), progress=progress)
+            generation = run_generation(run_cfg, agents=agents, scorer=cast("Scorer", scorer), progress=progress,
+                                        track=False)
         except FileNotFoundError as exc:
             raise EvaluationError(f"model: {exc}") from exc
         except LLMError as exc:
@@ -239,5 +262,6 @@ def evaluate(
     summary = summarize(results, breakdown_keys=breakdown_keys, alpha=alpha, extra=extra)
     result = EvalResult(label=label, directory=arm_dir, problems=results, summary=summary)
     save_eval(result)
+    _track(cfg, result)
     logger.info("evaluation %s: accuracy %.4f on %d problems", label, summary["accuracy"], summary["n"])
     return result

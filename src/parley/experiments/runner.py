@@ -50,6 +50,7 @@ from parley.experiments.stage_jobs import (
     stage_resources,
 )
 from parley.experiments.state import ExperimentRecord, ExperimentStore
+from parley.experiments.tracking import log_experiment
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +204,7 @@ class ExperimentRunner:
         self.store.set_experiment(exp_id, status=status, runner_pid=None)
         previous = json.loads(manifest_path.read_text())
         write_manifest(manifest_path, build_manifest(plan, exp_id, list(final.labels), argv, self.store, previous))
+        log_experiment(plan, exp_id, exp.dir, self.store)
         done = self.store.get_experiment(exp_id)
         assert done is not None
         return done

@@ -21,6 +21,7 @@ from typing import Any
 from parley.executors import Executor, JobSpec, Resources
 from parley.experiments.plan import ExperimentPlan, PlannedStage
 from parley.experiments.state import ExperimentStore
+from parley.experiments.tracking import tracking_env
 
 RUNNER_PID_ENV = "PARLEY_EXPERIMENT_RUNNER_PID"
 LABEL_EXPERIMENT = "parley.experiment"
@@ -63,8 +64,8 @@ def stage_job(store: ExperimentStore, exp_id: str, plan: ExperimentPlan, stage: 
     if executor.backend == "local":
         argv = [python, "-m", "parley.experiments.stage_main", "--db", str(store.path), "--experiment", exp_id,
                 "--stage", stage.id, "--attempt-id", str(attempt_id)]
-        return JobSpec(name=name, argv=argv, env={RUNNER_PID_ENV: str(os.getpid())}, resources=resources,
-                       labels=labels, log_path=log_path)
+        env = {RUNNER_PID_ENV: str(os.getpid()), **tracking_env(exp_id, rec.dir.parent.parent, stage.id)}
+        return JobSpec(name=name, argv=argv, env=env, resources=resources, labels=labels, log_path=log_path)
     exp = store.get_experiment(exp_id)
     assert exp is not None
     records = {s.stage_id: s for s in store.stages(exp_id)}

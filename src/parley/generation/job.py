@@ -43,6 +43,21 @@ def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _track(cfg: ParleyConfig, result: GenerationResult) -> None:
+    from parley.tracking import create_tracker
+
+    s = result.summary
+    values = {"completed": s["completed"], "total": s["total"], "turns": s["turns"],
+              "prompt_tokens": s["prompt_tokens"], "completion_tokens": s["completion_tokens"],
+              "errors": sum(s["errors"].values()), "wall_s": s["wall_s"], "accuracy": s["accuracy"],
+              "cost_usd": s["cost_usd"]}
+    with create_tracker(cfg, result.output_dir, run_name=result.run_id, resume_step=-1, job_type="generate") as t:
+        t.log_params({"config": cfg.model_dump(mode="json"), "run_id": result.run_id,
+                      "config_hash": result.config_hash})
+        t.log_metrics(0, {f"generation/{k}": float(v) for k, v in values.items() if v is not None})
+        t.log_artifact(result.output_dir / "summary.json")
+
+
 def run_generation(
     cfg: ParleyConfig,
     *,
@@ -50,6 +65,7 @@ def run_generation(
     agents: AgentPool | None = None,
     scorer: Scorer | None = None,
     score: bool = True,
+    track: bool = True,
 ) -> GenerationResult:
     """Run (or resume) ``cfg.protocol`` over ``cfg.dataset`` into ``cfg.output.dir``.
 
@@ -59,6 +75,7 @@ def run_generation(
         agents: use these agents instead of building them from ``cfg`` (e.g. models already loaded).
         scorer: reward registry to score final answers; the default registry when ``None`` and ``score``.
         score: set False to skip scoring entirely.
+        track: log the run's summary through ``cfg.tracking`` (``generation/*`` in docs/metrics.md).
     """
     from parley.store import TrajectoryStore
 
@@ -88,6 +105,8 @@ def run_generation(
         stats = asyncio.run(_main())
         result = GenerationResult(stats, Path(cfg.output.dir), store.run_id, digest, len(report.skipped))
         _write_json_atomic(Path(cfg.output.dir) / "summary.json", result.summary)
+        if track:
+            _track(cfg, result)
         return result
     finally:
         store.close()

@@ -1,8 +1,11 @@
 """Local metrics sink: ``metrics.jsonl`` (one JSON object per step) and ``params.json`` in a run dir.
 
+Tables go to ``tables/<name>.jsonl`` (one ``{"step": s, "rows": [...]}`` line per call) and logged
+artifacts are indexed in ``artifacts.json`` (name -> absolute path; the files stay where they are).
+
 Each ``log_metrics`` line is flushed and fsynced, so a crash loses at most the line being written
 (a torn last line is dropped when the tracker reopens the file and ignored by :func:`read_metrics`).
-Resume: ``LocalTracker(run_dir, resume_step=s)`` first drops every record with ``step > s`` (they
+Resume: ``LocalTracker(run_dir, resume_step=s)`` first drops every record (and table line) with ``step > s`` (they
 belong to work the resumed run will redo), so a resumed run never duplicates steps. Steps must
 strictly increase across calls (also across reopenings); gather one step's metrics into one call.
 Non-finite values are written as JSON ``NaN`` / ``Infinity`` (Python's ``json`` reads them back).
@@ -12,12 +15,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from parley.tracking.base import table_columns
+
 METRICS_FILE = "metrics.jsonl"
 PARAMS_FILE = "params.json"
+TABLES_DIR = "tables"
+ARTIFACTS_FILE = "artifacts.json"
 
 
 class MetricsFileError(ValueError):
@@ -57,6 +64,19 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     return _parse(Path(run_dir) / METRICS_FILE)[0]
 
 
+def read_table(run_dir: str | Path, name: str) -> list[dict[str, Any]]:
+    """Every row logged to table ``name`` in ``run_dir``, in logging order (``[]`` if none)."""
+    return [row for record in _parse(Path(run_dir) / TABLES_DIR / f"{name}.jsonl")[0] for row in record["rows"]]
+
+
+def _truncate_steps(path: Path, resume_step: int | None) -> None:
+    """Drop records with ``step > resume_step`` and a torn last line (no-op when nothing changes)."""
+    records, good = _parse(path)
+    kept = records if resume_step is None else [r for r in records if r["step"] <= resume_step]
+    if len(kept) != len(records) or (path.exists() and good != path.stat().st_size):
+        _atomic_write(path, b"".join(_line(r) for r in kept))
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
@@ -83,6 +103,10 @@ class LocalTracker:
             with open(self.path, "r+b") as f:
                 f.truncate(good)
         self.last_step: int | None = max((r["step"] for r in records), default=None)
+        tables = self.run_dir / TABLES_DIR
+        if tables.is_dir():
+            for table in sorted(tables.glob("*.jsonl")):
+                _truncate_steps(table, resume_step)
         self._file = open(self.path, "ab")  # noqa: SIM115  (kept open across calls; closed in close())
 
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -108,6 +132,35 @@ class LocalTracker:
         os.fsync(self._file.fileno())
         self.last_step = step
 
+    def log_table(self, step: int, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Append ``rows`` (logged at ``step``) to ``tables/<name>.jsonl``.
+
+        Raises ValueError if ``step`` is below the last metrics step (W&B would drop such a table).
+        """
+        table_columns(name, rows)
+        if self.last_step is not None and step < self.last_step:
+            raise ValueError(f"table {name!r} at step {step} < last logged step {self.last_step}; log a step's "
+                             "table right after (or before) its metrics")
+        if not name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"table name {name!r}: use letters, digits, '_' and '-' (it names a file)")
+        path = self.run_dir / TABLES_DIR / f"{name}.jsonl"
+        path.parent.mkdir(exist_ok=True)
+        with open(path, "ab") as f:
+            f.write(json.dumps({"step": int(step), "rows": [dict(r) for r in rows]}, allow_nan=True,
+                               default=str).encode() + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def log_artifact(self, path: str | Path, *, name: str | None = None) -> None:
+        """Record ``path`` under ``name`` in ``artifacts.json`` (the file itself is not copied)."""
+        target = Path(path).resolve()
+        if not target.exists():
+            raise FileNotFoundError(f"artifact {target} does not exist")
+        index_path = self.run_dir / ARTIFACTS_FILE
+        index = json.loads(index_path.read_text()) if index_path.exists() else {}
+        index[name or target.name] = str(target)
+        _atomic_write(index_path, json.dumps(index, indent=2, sort_keys=True).encode() + b"\n")
+
     def close(self) -> None:
         if not self._file.closed:
             self._file.close()
@@ -123,4 +176,4 @@ def _line(record: Mapping[str, Any]) -> bytes:
     return json.dumps(record, allow_nan=True).encode() + b"\n"
 
 
-__all__ = ["LocalTracker", "MetricsFileError", "read_metrics"]
+__all__ = ["LocalTracker", "MetricsFileError", "read_metrics", "read_table"]

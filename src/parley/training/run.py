@@ -31,7 +31,7 @@ import torch
 from parley.config import config_hash
 from parley.debate.types import Transcript
 from parley.store import TrajectoryStore, make_debate_id
-from parley.tracking import LocalTracker
+from parley.tracking import Tracker, create_tracker, debate_table_rows
 from parley.training.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
 from parley.training.config import TrainRunConfig
 from parley.training.distributed import Group
@@ -68,7 +68,7 @@ class TrainRun:
         self.digest = digest
         self.group = group
         self.resume = resume
-        self._tracker: LocalTracker | None = None
+        self._tracker: Tracker | None = None
         self._rollouts: TrajectoryStore | None = None
         self.start_step = 1
 
@@ -121,7 +121,8 @@ class TrainRun:
         """Open the tracker and the rollout log (main process only) and record the run's parameters."""
         if not self.group.is_main:
             return
-        self._tracker = LocalTracker(self.run_dir, resume_step=self.start_step - 1 if self.resume else None)
+        self._tracker = create_tracker(self.cfg, self.run_dir, run_name=self.run_id,
+                                       resume_step=self.start_step - 1 if self.resume else None)
         self._tracker.log_params({"config": self.cfg.model_dump(mode="json"), "config_hash": self.digest,
                                   "run_id": self.run_id, **params})
         self._rollouts = TrajectoryStore.open(self.run_dir / ROLLOUTS_DIR, run_id=self.run_id,
@@ -132,6 +133,8 @@ class TrainRun:
         if self._tracker is None:
             return
         self._tracker.log_metrics(step, metrics)
+        self._tracker.log_table(step, "debates",
+                                debate_table_rows(debates, step=step, limit=self.cfg.tracking.table_rows))
         if debates and self._rollouts is not None:
             self._write_rollouts(step, debates)
 
