@@ -36,6 +36,7 @@ class RayCluster:
     """A started cluster: the job server address, its temp dir and the environment it was started with."""
 
     address: str
+    gcs_address: str
     temp_dir: Path
     env: dict[str, str]
 
@@ -53,6 +54,15 @@ def _cluster_processes(temp_dir: Path) -> list[psutil.Process]:
         with contextlib.suppress(psutil.Error):
             if any(str(temp_dir) in part for part in proc.info["cmdline"] or []):
                 found.append(proc)
+    return found
+
+
+def cluster_workers(temp_dir: Path, name: str) -> list[psutil.Process]:
+    """Worker processes of this cluster whose title names ``name`` (e.g. an actor class): children of its raylet."""
+    found = []
+    for proc in _cluster_processes(temp_dir):
+        with contextlib.suppress(psutil.Error):
+            found += [c for c in proc.children(recursive=True) if name in " ".join(c.cmdline())]
     return found
 
 
@@ -100,6 +110,6 @@ def local_ray_cluster(num_cpus: int = 2) -> Iterator[RayCluster]:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"the test Ray cluster's job server never answered: {exc}") from exc
                 time.sleep(0.5)
-        yield RayCluster(address, temp_dir, env)
+        yield RayCluster(address, f"127.0.0.1:{ports['--port']}", temp_dir, env)
     finally:
         stop_cluster(temp_dir)

@@ -10,6 +10,11 @@ import pytest
 from tests.experiments.conftest import REPO, problems_file  # noqa: F401 - shared fixture
 from tests.ray_cluster import RayCluster, local_ray_cluster
 
+# Loopback only, for this process's Ray driver too: Ray reads this when it is imported, and would otherwise
+# turn 127.0.0.1 into the machine's external address in ray.init.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
 
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[RayCluster]:

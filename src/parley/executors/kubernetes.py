@@ -83,6 +83,8 @@ def job_manifest(job: JobSpec, settings: KubernetesSettings, argv: list[str]) ->
     if res.gpus:
         limits["nvidia.com/gpu"] = str(math.ceil(res.gpus))
     env: list[dict[str, Any]] = [{"name": k, "value": str(res.threads)} for k in THREAD_ENV]
+    if settings.volume is not None:  # caches (the tiny model, datasets) on the volume, not in the pod
+        env.append({"name": "PARLEY_CACHE_DIR", "value": f"{settings.volume.mount_path.rstrip('/')}/.parley-cache"})
     env += [{"name": k, "value": v} for k, v in job.env.items()]
     env += [{"name": k, "valueFrom": {"secretKeyRef": {"name": ref.secret, "key": ref.key}}}
             for k, ref in settings.secret_env.items()]
