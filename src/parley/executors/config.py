@@ -108,6 +108,7 @@ class KubernetesSettings(_Strict):
     active_deadline_s: int | None = Field(default=None, gt=0)
     ttl_after_finished_s: int | None = Field(default=86400, ge=0)
     termination_grace_s: int = Field(default=30, ge=0)
+    fs_group: int | None = Field(default=1000, ge=0)
 
     @field_validator("secret_env")
     @classmethod

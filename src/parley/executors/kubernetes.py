@@ -99,6 +99,8 @@ def job_manifest(job: JobSpec, settings: KubernetesSettings, argv: list[str]) ->
     if settings.volume is not None:
         container["volumeMounts"] = [{"name": "experiments", "mountPath": settings.volume.mount_path}]
         pod["volumes"] = [{"name": "experiments", "persistentVolumeClaim": {"claimName": settings.volume.claim}}]
+    if settings.fs_group is not None:  # the image's user (uid 1000) can write the volume
+        pod["securityContext"] = {"fsGroup": settings.fs_group}
     if settings.service_account:
         pod["serviceAccountName"] = settings.service_account
     if settings.node_selector:
