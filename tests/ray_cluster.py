@@ -85,7 +85,6 @@ def local_ray_cluster(num_cpus: int = 2) -> Iterator[RayCluster]:
     temp_dir = Path(tempfile.mkdtemp(prefix="pray-", dir="/tmp"))  # short: Ray's socket paths are length-limited
     env = ray_env()
     dashboard = _free_port()
-    low = _free_port()
     ports = {"--port": _free_port(), "--dashboard-port": dashboard, "--dashboard-agent-listen-port": _free_port(),
              "--dashboard-agent-grpc-port": _free_port(), "--metrics-export-port": _free_port(),
              "--runtime-env-agent-port": _free_port(), "--node-manager-port": _free_port(),
@@ -94,11 +93,12 @@ def local_ray_cluster(num_cpus: int = 2) -> Iterator[RayCluster]:
            "--dashboard-host=127.0.0.1", f"--num-cpus={num_cpus}", "--num-gpus=0", f"--temp-dir={temp_dir}",
            "--include-dashboard=true", "--disable-usage-stats",
            *(f"{k}={v}" for k, v in ports.items())]
-    # Worker ports: a block near a free port (Ray needs a range).
-    cmd += [f"--min-worker-port={low}", f"--max-worker-port={min(65000, low + 200)}"] if low < 64000 else []
+    # (worker ports: Ray's default range; each worker binds a free one there)
     address = f"http://127.0.0.1:{dashboard}"
     try:
-        subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=START_BOUND_S)
+        started = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=START_BOUND_S, check=False)
+        if started.returncode != 0:
+            raise RuntimeError(f"ray start failed ({started.returncode}): {started.stderr[-2000:]}")
         from ray.job_submission import JobSubmissionClient
 
         deadline = time.monotonic() + START_BOUND_S
