@@ -31,7 +31,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
-from parley.experiments.errors import SpecError, is_transient
+from parley.experiments.errors import SpecError, StageStopped, is_transient
 from parley.experiments.plan import build_plan
 from parley.experiments.registry import StageContext, StageInput, get_stage_kind, import_plugin, load_kind_modules
 from parley.experiments.spec import spec_from_mapping
@@ -177,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     task, reporter = _from_file(args.task) if args.task is not None else _from_db(args)
     try:
         _run(task, reporter, stop)
+    except (StageStopped, KeyboardInterrupt) as exc:
+        # A stage that honoured a stop request (or was interrupted) stopped; it did not crash.
+        reporter.outcome("stopped")
+        log.warning("stage %s stopped before finishing (%s); its outputs are not trusted", task.stage_id,
+                    type(exc).__name__)
+        return 0
     except Exception as exc:  # noqa: BLE001 - logged with traceback and reported to the runner (retry policy)
         transient = is_transient(exc)
         log.error("stage %s failed: %s", task.stage_id, "".join(traceback.format_exception(exc)))
