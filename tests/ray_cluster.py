@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -113,3 +114,4 @@ def local_ray_cluster(num_cpus: int = 2) -> Iterator[RayCluster]:
         yield RayCluster(address, f"127.0.0.1:{ports['--port']}", temp_dir, env)
     finally:
         stop_cluster(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
