@@ -15,6 +15,7 @@ from pathlib import Path
 from parley.experiments import (
     StageConfigError,
     StageContext,
+    StageStopped,
     TransientStageError,
     estimate_eval_rollouts,
     estimate_train_rollouts,
@@ -123,3 +124,13 @@ def env_probe(ctx: StageContext) -> None:
     """out.json: which of ``params.names`` are set in the stage's environment (never their values)."""
     present = {name: name in os.environ for name in ctx.params.get("names", [])}
     (ctx.output_dir / "out.json").write_text(json.dumps({"value": 1, "present": present}))
+
+
+@register_stage_kind("interrupted_once")
+def interrupted_once(ctx: StageContext) -> None:
+    """First attempt: interrupted as a stopped trainer is (KeyboardInterrupt / StageStopped); then succeeds."""
+    if ctx.attempt == 1:
+        if ctx.params.get("how") == "keyboard":
+            raise KeyboardInterrupt("stage interrupted")
+        raise StageStopped("stopped after step 3")
+    (ctx.output_dir / "out.json").write_text(json.dumps({"value": 1}))

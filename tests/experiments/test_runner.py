@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from parley.experiments import ExperimentRunner, checksum, spec_from_mapping
 from tests.experiments.conftest import make_spec
 
@@ -103,6 +105,19 @@ def test_crashed_process_is_retried(problems_file: Path, tmp_path: Path) -> None
     assert record.status == "succeeded"
     assert [a.status for a in attempts] == ["crashed", "succeeded"]
     assert "killed by signal 9" in (attempts[0].error or "")
+
+
+@pytest.mark.parametrize("how", ["keyboard", "stage_stopped"])
+def test_an_interrupted_stage_is_recorded_as_stopped_not_crashed(problems_file: Path, tmp_path: Path,
+                                                                 how: str) -> None:
+    spec = spec_from_mapping(make_spec(problems_file, [{"id": "stop", "kind": "interrupted_once", "outputs": OUT,
+                                                        "params": {"how": how}}]))
+    runner = ExperimentRunner(tmp_path / "root")
+    record = runner.run(spec)
+    attempts = runner.store.attempts(record.id, "stop")
+    assert record.status == "succeeded"
+    assert attempts[0].status != "crashed" and attempts[0].error_type == "Stopped"
+    assert [a.status for a in attempts][-1] == "succeeded"
 
 
 def test_corrupted_artifact_detected_on_resume(problems_file: Path, tmp_path: Path) -> None:
