@@ -46,13 +46,12 @@ SHIP_EXCLUDES = [".git", ".venv", "**/__pycache__", "*.pyc", ".env", "*.env", ".
 _STATES = {"PENDING": JobState.PENDING, "RUNNING": JobState.RUNNING, "STOPPED": JobState.STOPPED,
            "SUCCEEDED": JobState.SUCCEEDED, "FAILED": JobState.FAILED}
 LOG_PATH_KEY = "parley.log_path"
+PACKAGE = Path(__file__).resolve().parents[1]  # the parley package directory (src/parley in a checkout)
 
 
 def project_root() -> Path | None:
     """The parley source checkout this process imports from (None for an installed wheel)."""
-    import parley
-
-    root = Path(parley.__file__).resolve().parents[2]
+    root = PACKAGE.parents[1]
     return root if (root / "pyproject.toml").is_file() and (root / "src" / "parley").is_dir() else None
 
 
@@ -116,9 +115,7 @@ class RayJobsExecutor(Executor):
         check_no_secrets(job.env, f"ray job {job.name}: env")
         root = self.project
         if root is None:
-            import parley
-
-            env["py_modules"] = [str(Path(parley.__file__).resolve().parent), *env.get("py_modules", [])]
+            env["py_modules"] = [str(PACKAGE), *env.get("py_modules", [])]
         else:
             env["working_dir"] = str(root)
             env["excludes"] = [*SHIP_EXCLUDES, *self.extra_excludes, *self.settings.excludes,

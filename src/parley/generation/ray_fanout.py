@@ -89,9 +89,8 @@ class DebateWorker:
 
 
 def _runtime_env(cfg: ParleyConfig) -> dict[str, Any]:
-    import parley
-
-    return {"py_modules": [str(Path(parley.__file__).resolve().parent)],
+    package = Path(__file__).resolve().parents[1]  # the parley package directory
+    return {"py_modules": [str(package)],
             "env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}}
 
 

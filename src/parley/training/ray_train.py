@@ -26,9 +26,8 @@ logger = logging.getLogger(__name__)
 
 
 def _runtime_env(extra_modules: list[str] | None) -> dict[str, Any]:
-    import parley
-
-    return {"py_modules": [str(Path(parley.__file__).resolve().parent), *(extra_modules or [])],
+    package = Path(__file__).resolve().parents[1]  # the parley package directory
+    return {"py_modules": [str(package), *(extra_modules or [])],
             "env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}}
 
 
