@@ -119,6 +119,13 @@ def rendezvous(ctx: StageContext) -> None:
     _mark(ctx)
 
 
+@register_stage_kind("env_probe")
+def env_probe(ctx: StageContext) -> None:
+    """out.json: which of ``params.names`` are set in the stage's environment (never their values)."""
+    present = {name: name in os.environ for name in ctx.params.get("names", [])}
+    (ctx.output_dir / "out.json").write_text(json.dumps({"value": 1, "present": present}))
+
+
 @register_stage_kind("interrupted_once")
 def interrupted_once(ctx: StageContext) -> None:
     """First attempt: interrupted as a stopped trainer is (KeyboardInterrupt / StageStopped); then succeeds."""

@@ -107,3 +107,13 @@ def test_cli_max_parallel_and_bad_executor(problems_file: Path, tmp_path: Path) 
     assert ok.exit_code == 0, ok.output
     exp_id = experiment_id_for(load_spec(spec_path))
     assert exp_id in ok.output
+
+
+def test_quick_example_spec_plans() -> None:
+    from parley.experiments import build_plan
+
+    spec = load_spec(Path(__file__).resolve().parents[2] / "examples" / "experiment_quick.yaml")
+    plan = build_plan(spec)
+    assert len(plan.arms) == 2
+    assert [s.id for s in plan.stages] == ["prepare", "train@shaping=identity", "train@shaping=difference",
+                                           "evaluate@shaping=identity", "evaluate@shaping=difference"]

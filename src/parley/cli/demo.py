@@ -97,20 +97,24 @@ def _acc(s: dict[str, float]) -> str:
 def _diff(d: dict[str, float] | None) -> str:
     if d is None:
         return ""
-    p = f"{d['p']:.2g}" if d["p"] >= 0.001 else "<.001"
-    return f"{100 * d['diff']:+.1f} p={p}"
+    p = f"={d['p']:.2g}".replace("=0.", "=.") if d["p"] >= 0.001 else "<.001"
+    return f"{100 * d['diff']:+.1f} p{p}"
 
 
 def summary_table(findings: dict[str, object]) -> Table:
     """The headline table (fits 80 columns): debate / single accuracy per arm, vs warm start and identity."""
+    from rich import box
+
     warm = findings["warm_start"]
     arms = findings["arms"]
     assert isinstance(warm, dict) and isinstance(arms, dict)
-    table = Table(title="held-out accuracy %, 95% CI (svj = debate)", title_justify="left")
-    for col in ("arm", "svj", "single", "svj vs warm", "svj vs identity"):
+    seeds = sorted({len(a["seeds"]) for a in arms.values()})
+    title = f"held-out accuracy % [95% CI], {'/'.join(map(str, seeds))} seeds per arm; differences in points"
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("arm", "debate", "single", "vs warm start", "vs identity"):
         table.add_column(col, no_wrap=True)
     table.add_row("warm start", _acc(warm["debate_accuracy"]), _acc(warm["single_accuracy"]), "", "")
     for name, a in arms.items():
-        table.add_row(f"{name} x{len(a['seeds'])}", _acc(a["debate_accuracy"]), _acc(a["single_accuracy"]),
+        table.add_row(name, _acc(a["debate_accuracy"]), _acc(a["single_accuracy"]),
                       _diff(a["vs_warm_start"]), _diff(a["vs_identity"]))
     return table

@@ -43,6 +43,10 @@ def generate_cmd(
     overrides: list[str] = SetOption,
     skip_bad_lines: bool = typer.Option(False, "--skip-bad-lines", help="Skip malformed dataset lines."),
     no_score: bool = typer.Option(False, "--no-score", help="Do not score final answers."),
+    executor: str = typer.Option("local", "--executor", help="local, or ray: debates on Ray workers."),
+    ray_address: str = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS",
+                                    help="Ray cluster address for --executor ray (HOST:6379, ray://HOST:10001, auto)."),
+    ray_workers: int = typer.Option(2, "--ray-workers", min=1, help="Ray worker actors (--executor ray)."),
 ) -> None:
     """Run ``protocol.name`` over ``dataset.name`` into ``output.dir``.
 
@@ -57,6 +61,10 @@ def generate_cmd(
     from parley.store.errors import StoreError
 
     cfg = load_or_fail(config, overrides)
+    if executor not in ("local", "ray"):
+        fail(f"--executor {executor!r}: choose local or ray")
+    if executor == "ray" and not ray_address:
+        fail("--executor ray needs --ray-address (the Ray cluster, e.g. 127.0.0.1:6379) or RAY_ADDRESS")
     if skip_bad_lines:
         cfg.dataset.skip_bad_lines = True
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -69,8 +77,14 @@ def generate_cmd(
 
     try:
         with progress:
-            result = run_generation(cfg, progress=on_progress, score=not no_score)
-    except (DatasetError, StoreError, LLMError, FileNotFoundError, ValueError) as exc:
+            if executor == "ray":
+                from parley.generation.ray_fanout import run_generation_on_ray
+
+                result = run_generation_on_ray(cfg, address=ray_address, workers=ray_workers,
+                                               progress=on_progress, score=not no_score)
+            else:
+                result = run_generation(cfg, progress=on_progress, score=not no_score)
+    except (DatasetError, StoreError, LLMError, FileNotFoundError, ValueError, ImportError, RuntimeError) as exc:
         fail(f"{type(exc).__name__}: {exc}")
     console.print(render_summary(result.summary))
     for kind, example in result.summary.get("error_examples", {}).items():

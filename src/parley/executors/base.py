@@ -24,14 +24,17 @@ unknown job id); the message names the backend, the problem and the fix.
 from __future__ import annotations
 
 import abc
+import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class ExecutorError(RuntimeError):
@@ -167,6 +170,11 @@ class Executor(abc.ABC):
         """How many jobs of this size can run at once here (None: the cluster's scheduler decides)."""
         return None
 
+    def job_id_for(self, name: str) -> str | None:
+        """The id a job named ``name`` gets when it is deterministic (Ray, Kubernetes), so a job whose
+        submission was not recorded (the caller died during ``submit``) is found again; None otherwise."""
+        return None
+
     def job_path(self, local: Path) -> str:
         """Where a job sees the file or directory the caller has at ``local`` (local, Ray: the same path)."""
         return str(local)
@@ -182,3 +190,31 @@ class Executor(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook: backends without clients keep nothing open
         """Release clients and threads."""
+
+
+def follow_events(executor: Executor, job_id: str, put: Callable[[JobEvent], None], *, attempts: int = 5) -> None:
+    """Hand every event of a job to ``put`` until a terminal one (run it in a thread).
+
+    A client error while following (a dropped connection to the cluster) is logged and the stream is
+    re-opened with backoff (0.5 s doubling, at most 30 s); after ``attempts`` failures in a row the job is
+    reported FAILED with the error, so a caller never waits forever on a job it cannot see.
+    """
+    failures = 0
+    while True:
+        try:
+            for event in executor.events(job_id):
+                failures = 0
+                put(event)
+                if event.state.terminal:
+                    return
+            event = executor.status(job_id)
+            if event.state.terminal:
+                put(event)
+                return
+        except Exception as exc:  # noqa: BLE001 - a client error while following: retried, then reported
+            failures += 1
+            log.warning("following %s job %s failed (%s: %s)", executor.backend, job_id, type(exc).__name__, exc)
+            if failures >= attempts:
+                put(JobEvent(job_id, JobState.FAILED, None, f"lost track of the job: {type(exc).__name__}: {exc}"))
+                return
+            time.sleep(min(30.0, 0.5 * 2 ** failures))

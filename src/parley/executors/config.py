@@ -23,6 +23,8 @@ hash, so the same experiment can be resumed on another backend. Secrets are only
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -30,8 +32,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from parley.executors.base import Resources
 
 BACKENDS = ("local", "ray", "kubernetes")
+SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _K8S_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+
+
+def secret_looking(names: Mapping[str, Any] | list[str]) -> list[str]:
+    """The names among ``names`` that look like secrets (API keys, tokens, passwords)."""
+    return sorted(k for k in names if SECRET_NAME.search(k))
 
 
 class _Strict(BaseModel):
@@ -100,12 +108,11 @@ class KubernetesSettings(_Strict):
     active_deadline_s: int | None = Field(default=None, gt=0)
     ttl_after_finished_s: int | None = Field(default=86400, ge=0)
     termination_grace_s: int = Field(default=30, ge=0)
+    fs_group: int | None = Field(default=1000, ge=0)
 
     @field_validator("secret_env")
     @classmethod
     def _env_names(cls, value: dict[str, SecretKeyRef]) -> dict[str, SecretKeyRef]:
-        import re
-
         bad = [k for k in value if not re.match(_ENV_NAME, k)]
         if bad:
             raise ValueError(f"secret_env: {bad} are not environment variable names")
@@ -114,8 +121,6 @@ class KubernetesSettings(_Strict):
     @field_validator("env_from_secrets")
     @classmethod
     def _secret_names(cls, value: list[str]) -> list[str]:
-        import re
-
         bad = [k for k in value if not re.match(_K8S_NAME, k)]
         if bad:
             raise ValueError(f"env_from_secrets: {bad} are not Kubernetes object names")

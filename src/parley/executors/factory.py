@@ -31,7 +31,7 @@ def create_executor(spec: ExecutorSpec, root: Path | None = None) -> Executor:
             _not_built(exc, "ray")
             raise ExecutorError(f"ray: the Ray client is not installed ({exc}); "
                                 "install it with pip install -c constraints.txt -e '.[ray]'") from exc
-        return RayJobsExecutor(spec.ray)
+        return RayJobsExecutor(spec.ray, root)
     try:
         from parley.executors.kubernetes import KubernetesExecutor
     except ImportError as exc:

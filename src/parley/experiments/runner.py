@@ -30,16 +30,16 @@ import random
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from parley.executors import Executor, ExecutorError, ExecutorSpec, JobEvent, JobState, create_executor
+from parley.executors.base import follow_events
 from parley.executors.local import parse_job_id, process_alive
-from parley.experiments.control import stop_attempt
 from parley.experiments.errors import ExperimentError
 from parley.experiments.manifest import build_manifest, write_manifest
-from parley.experiments.outputs import OutputCheckError, check_outputs, checksum
+from parley.experiments.outputs import OutputCheckError, check_outputs
 from parley.experiments.plan import ExperimentPlan, PlannedStage, build_plan
+from parley.experiments.recovery import Recovery, _Running, _RunState
 from parley.experiments.registry import get_stage_kind
 from parley.experiments.spec import ExperimentSpec, RetryPolicy, spec_from_mapping
 from parley.experiments.stage_jobs import (
@@ -69,29 +69,7 @@ def backoff_delay(policy: RetryPolicy, failures: int, rng: random.Random) -> flo
     return delay * (1 - policy.jitter * rng.random())
 
 
-@dataclass
-class _Running:
-    stage: PlannedStage
-    job_id: str
-    attempt_id: int
-    number: int
-    deadline: float | None
-    remote: bool
-    stop_sent: bool = False
-
-
-@dataclass
-class _RunState:
-    todo: list[str]
-    tries: dict[str, int] = field(default_factory=dict)
-    not_before: dict[str, float] = field(default_factory=dict)
-    running: dict[str, _Running] = field(default_factory=dict)
-    old_checksums: dict[str, dict[str, str]] = field(default_factory=dict)
-    events: queue.Queue[tuple[str, int, JobEvent]] = field(default_factory=queue.Queue)
-    next_progress: float = 0.0
-
-
-class ExperimentRunner:
+class ExperimentRunner(Recovery):
     """Runs and resumes experiments under ``root`` (state in ``root/experiments.db``).
 
     Args:
@@ -181,9 +159,9 @@ class ExperimentRunner:
         state = _RunState(todo=[])
         executor = self._executor(plan.spec)
         try:
-            self._recover(exp_id, plan, state)
+            self._recover(exp_id, plan, state, executor)
             for rec in self.store.stages(exp_id):
-                if rec.status != "succeeded":
+                if rec.status != "succeeded" and rec.stage_id not in state.running:  # not adopted
                     state.todo.append(rec.stage_id)
                     self.store.set_stage(exp_id, rec.stage_id, status="pending")
             self._loop(exp_id, plan, state, executor)
@@ -290,34 +268,19 @@ class ExperimentRunner:
             del state.running[sid]
             self._finish(exp_id, plan, run, event, state)
 
+    @staticmethod
+    def _watch(executor: Executor, state: _RunState, sid: str, attempt_id: int, job_id: str) -> None:
+        """Forward the job's events to the runner's queue from a follower thread."""
+        def put(event: JobEvent) -> None:
+            state.events.put((sid, attempt_id, event))
+
+        threading.Thread(target=follow_events, args=(executor, job_id, put), name=f"follow-{sid}", daemon=True).start()
+
     def _stop(self, executor: Executor, run: _Running) -> None:
         """Cancel a job without blocking the loop (its end arrives as an event)."""
         run.stop_sent = True
         threading.Thread(target=executor.cancel, args=(run.job_id, self.term_grace_s),
                          name=f"stop-{run.stage.id}", daemon=True).start()
-
-    def _follow(self, executor: Executor, state: _RunState, sid: str, attempt_id: int, job_id: str) -> None:
-        """Thread body: forward the job's events to the runner; report a job it lost track of as failed."""
-        failures = 0
-        while True:
-            try:
-                for event in executor.events(job_id):
-                    state.events.put((sid, attempt_id, event))
-                    if event.state.terminal:
-                        return
-                event = executor.status(job_id)
-                if event.state.terminal:
-                    state.events.put((sid, attempt_id, event))
-                    return
-            except Exception as exc:  # noqa: BLE001 - a client error while following: retried, then reported
-                failures += 1
-                log.warning("stage %s: following %s job %s failed (%s: %s)", sid, executor.backend, job_id,
-                            type(exc).__name__, exc)
-                if failures >= 5:
-                    state.events.put((sid, attempt_id, JobEvent(job_id, JobState.FAILED, None,
-                                                                f"lost track of the job: {exc}")))
-                    return
-                time.sleep(min(30.0, 0.5 * 2 ** failures))
 
     def _launch(self, exp_id: str, plan: ExperimentPlan, stage: PlannedStage, state: _RunState,
                 executor: Executor) -> None:
@@ -326,21 +289,22 @@ class ExperimentRunner:
         attempt_id = self.store.start_attempt(exp_id, stage.id)
         job = stage_job(self.store, exp_id, plan, stage, attempt_id, rec.attempts + 1, self.python, executor)
         state.tries[stage.id] = state.tries.get(stage.id, 0) + 1
+        # the executor goes in first: a runner that dies during submit leaves an attempt resume can look up
+        self.store.set_attempt(attempt_id, executor=json.dumps(executor.describe()))
         try:
             job_id = executor.submit(job)
         except ExecutorError as exc:
             self.store.finish_attempt(attempt_id, "failed", error=str(exc), error_type="ExecutorError", transient=0)
             self.store.set_stage(exp_id, stage.id, status="failed", error=f"ExecutorError: {exc} (not retried)")
             return
-        fields: dict[str, object] = {"job_id": job_id, "executor": json.dumps(executor.describe())}
+        fields: dict[str, object] = {"job_id": job_id}
         if executor.backend == "local":
             fields["pid"], fields["pid_created"] = parse_job_id(job_id)
         self.store.set_attempt(attempt_id, **fields)
         deadline = time.monotonic() + stage.timeout_s if stage.timeout_s else None
         state.running[stage.id] = _Running(stage, job_id, attempt_id, rec.attempts + 1, deadline,
                                            executor.backend != "local")
-        threading.Thread(target=self._follow, args=(executor, state, stage.id, attempt_id, job_id),
-                         name=f"follow-{stage.id}", daemon=True).start()
+        self._watch(executor, state, stage.id, attempt_id, job_id)
         log.info("stage %s started (attempt %d, %s job %s)", stage.id, rec.attempts + 1, executor.backend, job_id)
 
     def _finish(self, exp_id: str, plan: ExperimentPlan, run: _Running, event: JobEvent, state: _RunState) -> None:
@@ -399,42 +363,3 @@ class ExperimentRunner:
                     state.todo.append(dep)
             order = [s.id for s in plan.stages]
             state.todo.sort(key=order.index)
-
-    # recovery ------------------------------------------------------------------------------------
-    def _recover(self, exp_id: str, plan: ExperimentPlan, state: _RunState) -> None:
-        for rec in self.store.stages(exp_id):
-            stage = plan.stage(rec.stage_id)
-            if rec.status == "running":
-                for attempt in self.store.attempts(exp_id, rec.stage_id):
-                    if attempt.status not in ("running", "returned", "stopped"):
-                        continue
-                    stopped = stop_attempt(attempt, self.term_grace_s)
-                    if attempt.status == "returned":
-                        self._complete_or_fail(exp_id, plan, stage, attempt.id, state)
-                        continue
-                    note = " (its orphaned process was stopped)" if stopped else ""
-                    self.store.finish_attempt(attempt.id, "interrupted", error=f"runner died{note}")
-                    self.store.set_stage(exp_id, rec.stage_id, status="failed",
-                                         error=f"interrupted: runner died during attempt {attempt.number}{note}")
-            elif rec.status == "succeeded":
-                problem = self._verify_artifacts(exp_id, rec.stage_id, rec.dir, stage)
-                if problem is not None:
-                    state.old_checksums[rec.stage_id] = {a.path: a.sha256
-                                                         for _, a in self.store.artifacts(exp_id, rec.stage_id)}
-                    log.warning("stage %s: %s; re-running it", rec.stage_id, problem)
-                    self.store.set_stage(exp_id, rec.stage_id, status="failed", error=f"re-verify: {problem}")
-
-    def _verify_artifacts(self, exp_id: str, stage_id: str, stage_dir: Path, stage: PlannedStage) -> str | None:
-        recorded = {a.path: a for _, a in self.store.artifacts(exp_id, stage_id)}
-        for out in stage.outputs:
-            art = recorded.get(out.path)
-            path = stage_dir / out.path
-            if art is None:
-                return f"artifact {out.path}: no checksum recorded"
-            if not path.exists():
-                return f"artifact {out.path}: missing"
-            sha, _ = checksum(path)
-            if sha != art.sha256:
-                return f"artifact {out.path}: checksum changed (recorded {art.sha256[:12]}, now {sha[:12]})"
-        return None
-

@@ -41,6 +41,11 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def job_name(exp_id: str, stage_id: str, number: int) -> str:
+    """The executor job name of attempt ``number`` of a stage (unique per experiment root)."""
+    return f"{exp_id}/{stage_id}/{number}"
+
+
 def stage_resources(plan: ExperimentPlan, stage: PlannedStage) -> Resources:
     """The stage's declared ``resources`` (default: one CPU, no GPU, memory not declared)."""
     spec = next(s for s in plan.spec.stages if s.id == stage.base_id)
@@ -59,7 +64,7 @@ def stage_job(store: ExperimentStore, exp_id: str, plan: ExperimentPlan, stage: 
     rec = store.stage(exp_id, stage.id)
     log_path = rec.dir.parent.parent / "logs" / f"{stage.dir_name}.attempt{number}.log"
     labels = {LABEL_EXPERIMENT: exp_id, LABEL_STAGE: stage.dir_name, LABEL_ATTEMPT: str(number)}
-    name = f"{exp_id}/{stage.id}/{number}"
+    name = job_name(exp_id, stage.id, number)
     resources = stage_resources(plan, stage)
     if executor.backend == "local":
         argv = [python, "-m", "parley.experiments.stage_main", "--db", str(store.path), "--experiment", exp_id,
