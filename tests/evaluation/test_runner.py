@@ -111,7 +111,7 @@ def test_math_problem_without_gold_answer_is_an_error(tmp_path: Path) -> None:
 def test_missing_model_is_an_error(tmp_path: Path) -> None:
     cfg = ParleyConfig.model_validate({**make_config().model_dump(),
                                        "model": {"backend": "hf", "name": str(tmp_path / "no-checkpoint")}})
-    with pytest.raises(EvaluationError, match="not a local checkpoint"):
+    with pytest.raises(EvaluationError, match="no such directory"):
         evaluate(cfg, label="nomodel", out_dir=tmp_path)
 
 

@@ -12,10 +12,12 @@ Behaviour (the point of the design: two ways to solve, one of which drops carrie
   probability ``slip``; otherwise it answers at once (``Answer: 85``) and, on a problem with a carry,
   drops the carry with probability ``drop_carry`` (``Answer: 75``), the classic hasty mistake.
 - **solver, after a critique**: always works the columns (with ``slip``).
-- **verifier**: always recomputes column by column (with ``slip``), writes its result beside the
-  proposed answer and whether they are the same (``Result 85, proposed 75: differ.``), then the verdict
-  that follows from it (``Verdict: FAIL``) and, on a FAIL, a critique naming its result. Writing the
-  two numbers side by side makes the verdict a local comparison, which a tiny model learns reliably.
+- **verifier**: with probability ``p_check`` it recomputes column by column (with ``slip``), writes its
+  result beside the proposed answer and whether they are the same (``Result 85, proposed 75: differ.``),
+  then the verdict that follows from it (``Verdict: FAIL``) and, on a FAIL, a critique naming its
+  result; writing the two numbers side by side makes the verdict a local comparison, which a tiny model
+  learns reliably. Otherwise it glances and passes (``Looks right.`` then ``Verdict: PASS``), the
+  rubber-stamping verifier every debate system has to train out.
 - **judge**: the last answer the verifier passed, else the last answer; with probability
   ``judge_error`` an earlier answer instead.
 
@@ -47,6 +49,7 @@ class TeamBehaviour:
     drop_carry: float = 0.8
     slip: float = 0.05
     judge_error: float = 0.05
+    p_check: float = 1.0
 
 
 def parse_problem(text: str) -> tuple[int, str, int]:
@@ -158,6 +161,8 @@ class ScriptedTeamAgent(ChatModel):
 
     def verify(self, prompt: str, rng: random.Random) -> str:
         a, op, b = parse_problem(prompt)
+        if rng.random() >= self.behaviour.p_check:
+            return "Looks right.\nVerdict: PASS"
         lines, value = column_lines(a, op, b, rng, self.behaviour.slip)
         match = _PROPOSED.search(prompt)
         proposed = match.group(1).strip() if match else None

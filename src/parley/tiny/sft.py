@@ -5,12 +5,13 @@ Recipe (what ``parley model init-tiny`` builds, cached by content hash):
 1. Problems of the tiny task family: two-digit column addition (``What is 47 + 38?``, :data:`TINY_TASK`
    of :mod:`parley.data.arithmetic`).
 2. Synthetic ``svj`` debates written by the scripted team of :mod:`parley.tiny.scripted`: a solver that
-   works the columns (``7 + 8 = 15, carry 1. ...``) on a share ``p_columns`` of its first attempts and
-   otherwise answers at once, dropping the carry most of the time; a verifier that always recomputes
-   column by column and passes or fails the attempt against its own sum; a judge that keeps the last
-   verified answer. Extra verifier examples on corrupted attempts balance the verifier's data so that
-   wrong attempts make up ``verifier_wrong_share`` of it (without them the verifier sees mostly correct
-   attempts and learns to pass everything: the class-imbalance trap of docs/algorithms.md).
+   works the columns (``7+8=15, carry 1. ...``) on a share ``p_columns`` of its first attempts and
+   otherwise answers at once, dropping the carry most of the time; a verifier that recomputes column by
+   column on a share ``p_check`` of its turns and passes or fails the attempt against its own sum, and
+   otherwise glances and passes; a judge that keeps the last verified answer. Extra verifier examples on
+   corrupted attempts balance the verifier's data so that wrong attempts make up
+   ``verifier_wrong_share`` of it (without them the verifier sees mostly correct attempts and learns to
+   pass everything: the class-imbalance trap of docs/algorithms.md).
 3. A byte-level BPE tokenizer that splits digits (one token per digit, so column facts are learnable)
    trained on those transcripts and a random-init ``LlamaForCausalLM`` (:func:`parley.llm.tiny.
    build_tiny_model`).
@@ -75,6 +76,7 @@ class TinySFTRecipe:
     drop_carry: float = 0.8
     slip: float = 0.05
     judge_error: float = 0.05
+    p_check: float = 1.0
     verifier_wrong_share: float = 0.5
     max_rounds: int = 2
     steps: int = 2500
@@ -109,7 +111,7 @@ class TinySFTRecipe:
     @property
     def behaviour(self) -> TeamBehaviour:
         return TeamBehaviour(p_columns=self.p_columns, drop_carry=self.drop_carry, slip=self.slip,
-                             judge_error=self.judge_error)
+                             judge_error=self.judge_error, p_check=self.p_check)
 
 
 def tiny_dataset_config(size: int, seed: int, limit: int | None = None,
