@@ -21,8 +21,8 @@ from parley.rewards.extract import ExtractionConfig, ExtractionError, extract_an
         ("Answer: (1, 2)", "(1, 2)", "answer_line"),
         (r"\frac{1}{2}", r"\frac{1}{2}", "whole"),
         (r"5 \text{ cm}", r"5 \text{ cm}", "whole"),
-        ("I think there are 7 apples", "7", "last_number"),
-        ("costs 1,250.50 dollars", "1,250.50", "last_number"),
+        ("I think there are 7 apples", "7", "last_value"),
+        ("costs 1,250.50 dollars", "1,250.50", "last_value"),
     ],
 )
 def test_strategies(text: str, expected: str, method: str) -> None:

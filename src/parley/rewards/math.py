@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from parley.rewards.extract import ExtractionConfig, ExtractionError, check_text, extract_answer
+from parley.rewards.normalise import reading_for_gold
 from parley.rewards.pool import TaskOutcome, VerifierPool
 from parley.rewards.types import STATUS_ERROR, STATUS_OK, STATUS_TIMEOUT, RewardResult
 
@@ -113,7 +114,10 @@ class MathVerifier:
     """Scores math answers against gold answers through a :class:`VerifierPool`.
 
     Predictions go through :func:`~parley.rewards.extract.extract_answer` first, so raw model output
-    and an already-parsed final answer (handled by the ``whole`` fallback) both work.
+    and an already-parsed final answer (handled by the ``whole`` fallback) both work. Where a notation
+    means different things for different questions (``3,5``: the decimal or a list; ``(D) 24``: the
+    option or the value) :func:`~parley.rewards.normalise.reading_for_gold` picks the reading that
+    fits the gold answer's form.
     """
 
     def __init__(self, pool: VerifierPool, config: MathVerifierConfig | None = None) -> None:
@@ -146,7 +150,7 @@ class MathVerifier:
         if found is None:
             empty = isinstance(prediction, str | bytes) and not prediction.strip()
             return RewardResult.no_answer("prediction is empty" if empty else "no answer found in prediction")
-        return (gold, found.text, found.method)
+        return (gold, reading_for_gold(gold, found.text), found.method)
 
     def submit_prepared(
         self, item: RewardResult | tuple[str, str, str]
