@@ -13,6 +13,9 @@ strategy the *last* occurrence wins (models restate the final answer at the end)
 - ``answer_is``: "... the answer is x" / "final answer is x" (rest of the sentence).
 - ``answer_line``: a line ``Answer: x`` / ``Final answer: x`` (markdown bold allowed).
 
+When what ``hash``, ``answer_is`` or ``answer_line`` found holds prose ("the answer is all x with
+x > 5"), the value stated last inside it is taken (as ``last_value`` below), if there is one.
+
 Fallbacks (only when no strategy matched), also ordered:
 
 - ``whole``: the whole stripped text when it is short and looks like a bare answer (no prose words
@@ -238,8 +241,13 @@ def extract_answer(text: str | bytes, config: ExtractionConfig | None = None) ->
             raw = _last_group(_ANSWER_LINE_RE, text)
         else:
             raise ValueError(f"unknown extraction strategy {strategy!r}; known: {DEFAULT_STRATEGIES}")
-        if raw is not None and clean_answer(raw):
-            found = Extraction(normalise_answer(clean_answer(raw)), strategy)
+        raw = clean_answer(raw) if raw is not None else None
+        if raw and strategy != "boxed" and not looks_like_bare_answer(raw):
+            # "the answer is all x with x ≥ 5": the value inside the sentence, when there is one
+            span = last_value(raw)
+            raw = clean_answer(span.value) if span is not None and clean_answer(span.value) else raw
+        if raw:
+            found = Extraction(normalise_answer(raw), strategy)
             break
     if found is None:
         for fallback in cfg.fallbacks:

@@ -14,6 +14,9 @@ Safety: nothing here evaluates model output as Python. math-verify hands LaTeX t
 admits digits, whitespace, ``.`` and ``+-*/^()×÷`` only, so identifiers, quotes and dots-on-names
 can never reach it. The workers are hardened as well (:mod:`parley.rewards._worker`).
 
+Word answers (``Monday``, ``\\text{no solution}``, an option letter in ``\\text{}``) are compared as
+case-insensitive text rather than by math-verify, which reads a word as a product of symbols.
+
 Identical (gold, extracted answer) comparisons are memoised in a bounded LRU in the caller's
 process. Only definite outcomes are memoised; a timeout or a crashed worker is not, since it can
 depend on machine load.
@@ -50,12 +53,45 @@ def _as_latex(text: str) -> str:
     return text if _DELIMITED.search(text) else f"${text}$"
 
 
+_TEXT_WRAP = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox)\s*\{([^{}]*)\}")
+_WORDS = re.compile(r"[A-Za-z]+(?:[ '-][A-Za-z]+)*")
+
+
+def _as_words(text: str) -> tuple[str, bool] | None:
+    """``(lower-case words, whether \\text{} wrapped them)`` for a word answer, else ``None``."""
+    unwrapped = _TEXT_WRAP.sub(lambda m: m.group(1), text)
+    wrapped = unwrapped != text
+    bare = unwrapped.strip().strip("$").strip().rstrip(".").strip().strip("()").strip()
+    if not _WORDS.fullmatch(bare):
+        return None
+    return " ".join(bare.lower().split()), wrapped
+
+
+def _word_answers(gold: str, pred: str) -> tuple[str, str] | None:
+    """Both answers as words when both are words and at least one is clearly text, else ``None``.
+
+    Clearly text: wrapped in ``\\text{}`` or made of words of three or more letters. math-verify
+    would read ``Monday`` as the product ``M*o*n*d*a*y`` (so any anagram would match) and ``true``
+    as a symbol, while ``xy`` is left to it as algebra.
+    """
+    g, p = _as_words(gold), _as_words(pred)
+    if g is None or p is None:
+        return None
+    long_words = all(len(w) >= 3 for w in (g[0] + " " + p[0]).replace("-", " ").replace("'", " ").split())
+    if g[1] or p[1] or long_words:
+        return g[0], p[0]
+    return None
+
+
 def compare_answers(gold: str, pred: str) -> dict[str, Any]:
     """Decide in *this* process whether ``pred`` is equivalent to ``gold`` (no timeout: call it in a
     pool worker). Returns ``{"correct", "gold_parsed", "pred_parsed"}`` with parsed forms as strings.
     """
     from math_verify import parse, verify
 
+    words = _word_answers(gold, pred)
+    if words is not None:
+        return {"correct": words[0] == words[1], "gold_parsed": words[0], "pred_parsed": words[1]}
     gold_parsed = parse(_as_latex(gold), parsing_timeout=None)
     if not gold_parsed:
         raise GoldParseError(f"gold answer {gold[:200]!r} could not be parsed by math-verify")

@@ -4,8 +4,9 @@
 
 - Unicode maths: ``≤ ≥ ≠ − × ÷ · ∞ π`` become their LaTeX commands.
 - Digit groups: ``1 000``, ``1\\,000``, ``1\\ 000``, ``1~000``, ``1{,}000`` and thin / no-break
-  spaces between groups of exactly three digits become ``1000`` (math-verify reads ``1 000`` as
-  ``1*0``). Comma groups (``1,000``) are left to math-verify, which reads them as thousands.
+  spaces between groups of exactly three digits (after a first group other than ``0``) become
+  ``1000`` (math-verify reads ``1 000`` as ``1*0``). Comma groups (``1,000``) are left to
+  math-verify, which reads them as thousands.
 - LaTeX decimal commas: ``0{,}25`` (``{,}`` before other than three digits) becomes ``0.25``.
 - A ``\\text{}`` answer that starts with a number (``\\text{12 apples}``) becomes ``12 \\text{ apples}``;
   plain words after a number (``5000 dollars``) go into ``\\text{}`` the same way. Word answers
@@ -32,7 +33,7 @@ _UNICODE: Final = {
 _UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
 # Separators between digit groups: LaTeX spaces, ties, {,} and Unicode spaces (U+00A0, U+2009, U+202F).
 GROUP_SEP: Final = r"(?:\\,|\\ |\\;|\\:|~|\{,\}| |\u00a0|\u2009|\u202f)"
-_GROUPED_RE = re.compile(rf"(?<![\d.,])(\d{{1,3}})((?:{GROUP_SEP}\d{{3}})+)(?!\d)")
+_GROUPED_RE = re.compile(rf"(?<![\d.,])([1-9]\d{{0,2}})((?:{GROUP_SEP}\d{{3}})+)(?!\d)")
 _SEP_RE = re.compile(GROUP_SEP)
 _BRACE_DECIMAL_RE = re.compile(r"(\d)\{,\}(\d+)")
 _TEXT_NUMBER_RE = re.compile(r"^\\(?:text|textrm|textbf|mathrm|mbox)\s*\{\s*(-?\d+(?:\.\d+)?)\s+([^{}]+?)\s*\}$")

@@ -6,14 +6,14 @@ ends last (a candidate inside a longer one that ends at the same place loses to 
 - math segments: ``$...$`` (Pandoc's rule: the opening ``$`` is not followed by a space, the closing
   one is not preceded by a space nor followed by a digit, so ``costs $5 and $3`` is prose), ``$$...$$``,
   ``\\(...\\)``, ``\\[...\\]``, and matrix environments written outside them. A segment that is one
-  bare letter (``$x$``, ``$\\mathbf{v}$``) names a variable and is not a value; a segment holding
-  prose words is skipped.
+  bare letter (``$x$``, ``$\\mathbf{v}$``) names a variable, not a value, unless it ends the
+  statement (``the limit is $e$.``); a segment holding prose words is skipped.
 - relations in plain text: ``x > 3``, ``y = -x + 4``, ``x ≥ 0`` (a one-letter left side and a
   numeric or linear right side), so an inequality is not reduced to its last number.
 - numbers: digits with thousands groups (``1,000``, ``12 345``, ``45\\u202f000``), decimals with a
   point or comma, fractions ``a/b`` and a trailing ``%``. A number glued to a letter on either side
   is part of a name (``AZYUK2A``, ``H2O``, ``x3``, ``E7``, ``v9``, ``5b``) and is not a candidate,
-  except before a unit (``6km``, ``30min``).
+  except before a unit (``6km``, ``30min``); so is a number after ``#`` or ``§`` (a reference).
 """
 
 from __future__ import annotations
@@ -55,10 +55,11 @@ _UNITS: Final = frozenset(
      "ft", "in", "yd", "mi", "lb", "lbs", "oz", "mph", "kmh"]
 )
 _NUMBER_RE = re.compile(
-    rf"(?<![A-Za-z_\d.,])-?(?:\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?(?![\d,])|\d{{1,3}}(?:{GROUP_SEP}\d{{3}})+(?:[.,]\d+)?(?!\d)"
+    rf"(?<![A-Za-z_\d.,#§])-?(?:\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?(?![\d,])|[1-9]\d{{0,2}}(?:{GROUP_SEP}\d{{3}})+(?:[.,]\d+)?(?!\d)"
     r"|\d+,\d+(?![\d,])|\d+(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+(?:\.\d+)?)?(?:\s*\\?%)?"
 )
 _WORD_AFTER_RE = re.compile(r"[A-Za-z_]+")
+_ENDS_RE = re.compile(r"[\s.!*)]*$")
 
 
 def looks_like_bare_answer(text: str) -> bool:
@@ -131,7 +132,8 @@ def numbers(text: str) -> list[Span]:
 def last_value(text: str) -> Span | None:
     """The candidate value that ends last in ``text`` (the widest one on a tie), or ``None``."""
     candidates = [
-        s for s in math_segments(text) if looks_like_bare_answer(s.value) and not _LONE_SYMBOL_RE.match(s.value)
+        s for s in math_segments(text)
+        if looks_like_bare_answer(s.value) and (not _LONE_SYMBOL_RE.match(s.value) or _ENDS_RE.match(text, s.end))
     ]
     candidates += matrices(text) + relations(text) + numbers(text)
     if not candidates:
