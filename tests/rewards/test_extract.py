@@ -108,3 +108,14 @@ def test_reading_for_gold() -> None:
     assert reading_for_gold("1000", "1,000") == "1,000"
     assert reading_for_gold("D", r"\text{(D) } 24") == "D"
     assert reading_for_gold("24", r"\text{(D) } 24") == "24"
+
+
+@pytest.mark.timeout(120)  # a hang guard, not a speed assertion: quadratic scans take hours here
+@pytest.mark.parametrize(
+    "text",
+    ["$" * 190_000, "\\boxed{" * 28_000, "\\boxed{1} and " * 14_000, "x = " * 49_000, "$x$ " * 49_000,
+     "1 000 " * 33_000, "\\begin{pmatrix}" * 13_000],
+)
+def test_adversarial_inputs_finish(text: str) -> None:
+    found = extract_answer(text)
+    assert found is None or len(found.text) <= 1_000

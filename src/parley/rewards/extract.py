@@ -86,6 +86,7 @@ _JOINER_RE = re.compile(
 )
 _LABEL_RE = re.compile(r"(?<![A-Za-z\\])([A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?)\s*=\s*\$?\s*$")
 _LABEL_WINDOW = 24
+_MAX_JOINED = 32  # boxes listed as one answer, at most
 
 
 def check_text(text: str | bytes, what: str = "prediction") -> str:
@@ -108,37 +109,33 @@ def check_text(text: str | bytes, what: str = "prediction") -> str:
     return text
 
 
-def _group_end(text: str, open_index: int) -> int | None:
-    """The index of the ``}`` closing the brace group opened at ``open_index``; ``None`` if unbalanced."""
-    depth = 0
-    i = open_index
-    n = len(text)
+def _closing_braces(text: str) -> dict[int, int]:
+    """For every ``{`` that is closed, the index of its ``}`` (one linear pass; ``\\{ \\}`` skipped)."""
+    closing: dict[int, int] = {}
+    stack: list[int] = []
+    i, n = 0, len(text)
     while i < n:
         ch = text[i]
         if ch == "\\" and i + 1 < n and text[i + 1] in "{}":
-            i += 2  # escaped brace: \{ \} are set delimiters, not grouping
+            i += 2
             continue
         if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i
+            stack.append(i)
+        elif ch == "}" and stack:
+            closing[stack.pop()] = i
         i += 1
-    return None
-
-
-def _balanced_group(text: str, open_index: int) -> str | None:
-    """The contents of the brace group whose ``{`` is at ``open_index``; ``None`` if unbalanced."""
-    end = _group_end(text, open_index)
-    return None if end is None else text[open_index + 1 : end]
+    return closing
 
 
 def _boxes(text: str) -> list[tuple[int, int, str]]:
     """Every balanced box as ``(start of \\boxed, index after its }, contents)``, in order."""
+    starts = list(_BOX_RE.finditer(text))
+    if not starts:
+        return []
+    closing = _closing_braces(text)
     boxes: list[tuple[int, int, str]] = []
-    for match in _BOX_RE.finditer(text):
-        end = _group_end(text, match.end() - 1)
+    for match in starts:
+        end = closing.get(match.end() - 1)
         if end is not None and (not boxes or match.start() >= boxes[-1][1]):
             boxes.append((match.start(), end + 1, text[match.end() : end]))
     return boxes
@@ -147,10 +144,10 @@ def _boxes(text: str) -> list[tuple[int, int, str]]:
 def last_boxed(text: str) -> str | None:
     """The contents of the last balanced ``\\boxed{}`` / ``\\fbox{}``, or ``None``."""
     starts = [m.end() - 1 for m in _BOX_RE.finditer(text)]
+    closing = _closing_braces(text) if starts else {}
     for start in reversed(starts):
-        inner = _balanced_group(text, start)
-        if inner is not None:
-            return inner
+        if start in closing:
+            return text[start + 1 : closing[start]]
     return None
 
 
@@ -166,7 +163,7 @@ def boxed_answer(text: str) -> str | None:
     group = [boxes[-1]]
     for prev in reversed(boxes[:-1]):
         gap = text[prev[1] : group[0][0]]
-        if len(gap) > 80 or _JOINER_RE.fullmatch(gap) is None:
+        if len(group) >= _MAX_JOINED or len(gap) > 80 or _JOINER_RE.fullmatch(gap) is None:
             break
         group.insert(0, prev)
     if len(group) == 1:
