@@ -36,6 +36,7 @@ from parley.experiments.plan import ExperimentPlan, PlannedStage, build_plan
 from parley.experiments.registry import get_stage_kind
 from parley.experiments.spec import ExperimentSpec, RetryPolicy, spec_from_mapping
 from parley.experiments.state import ExperimentRecord, ExperimentStore
+from parley.redact import redact_data
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +118,10 @@ class ExperimentRunner:
                          "kind": s.kind, "needs": list(s.needs), "kind_module": kind.module,
                          "kind_file": kind.file, "dir": exp_dir / "stages" / s.dir_name})
         exp_dir.mkdir(parents=True, exist_ok=True)
-        (exp_dir / "spec.json").write_text(json.dumps(spec.model_dump(mode="json"), indent=2), encoding="utf-8")
+        (exp_dir / "spec.json").write_text(json.dumps(redact_data(spec.model_dump(mode="json")), indent=2),
+                                           encoding="utf-8")
         self.store.create_experiment(exp_id, spec.name, plan.spec_hash, spec.model_dump(mode="json"), exp_dir,
-                                     spec.labels, json.dumps(command or sys.argv), rows)
+                                     spec.labels, json.dumps(redact_data(command or sys.argv)), rows)
         return exp_id, plan
 
     def run(self, spec: ExperimentSpec, experiment_id: str | None = None, command: list[str] | None = None,

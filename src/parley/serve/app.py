@@ -75,11 +75,12 @@ def create_app(
         return JSONResponse(error_body(message, type_="invalid_request_error"), status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         loc = [str(p) for p in first.get("loc", ()) if p != "body"]
         param = ".".join(loc) or None
         message = f"{param + ': ' if param else ''}{first.get('msg', 'invalid request')}"
+        logger.info("invalid request %s %s: %s", request.method, request.url.path, message)
         return JSONResponse(error_body(message, type_="invalid_request_error", param=param), status_code=400)
 
     @app.exception_handler(ProviderError)
@@ -110,6 +111,7 @@ def create_app(
     @app.post("/v1/chat/completions", response_model=None)
     async def chat_completions(body: ChatCompletionRequest) -> JSONResponse | StreamingResponse:
         if body.model != served_name:
+            logger.info("request for model %r, which is not served here (%r)", body.model, served_name)
             return JSONResponse(
                 error_body(
                     f"model {body.model!r} is not served here; this server serves {served_name!r}",

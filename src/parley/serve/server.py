@@ -119,7 +119,8 @@ def run_server(
     ``sock``: an already bound socket (from :func:`bind_socket`); else ``host:port`` is bound here.
     """
     sock = sock if sock is not None else bind_socket(host, port)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    # log_config=None: uvicorn's loggers propagate to the root handler parley.log installs (redacted).
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", log_config=None)
     _ReportingServer(config, on_ready).run(sockets=[sock])
 
 
@@ -131,7 +132,7 @@ class BackgroundServer:
     """
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, startup_timeout_s: float = 60.0):
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", log_config=None)
         self._server = _ReportingServer(config)
         self._thread = threading.Thread(target=self._run, name="parley-serve", daemon=True)
         self._sock: socket.socket | None = None

@@ -48,6 +48,7 @@ from parley.data.loaders import DatasetError
 from parley.data.problem import Problem
 from parley.debate.parsing import normalize_for_vote
 from parley.debate.types import Transcript
+from parley.redact import redact_data
 from parley.rewards.selection import majority_label
 from parley.rewards.shaping import ShapingBatch, shape
 from parley.rewards.signals import DebateSignals, debate_signals
@@ -252,7 +253,7 @@ def train_offline(cfg: TrainRunConfig, *, resume: bool = False, progress: Progre
         run_dir.mkdir(parents=True, exist_ok=True)
         run_id = f"train-offline-{digest[:8]}-{os.urandom(4).hex()}"
         run_file.write_text(json.dumps({"run_id": run_id, "config_hash": digest, "offline_store": str(store_dir),
-                                        "config": cfg.model_dump(mode="json")}, indent=2))
+                                        "config": redact_data(cfg.model_dump(mode="json"))}, indent=2))
     torch.manual_seed(cfg.train.seed)
     base_dir = resolve_base_model(cfg)
     roles = protocol_roles(cfg.protocol)
@@ -275,7 +276,7 @@ def train_offline(cfg: TrainRunConfig, *, resume: bool = False, progress: Progre
         registry = default_registry()
     problems = store_problems(store_dir, cfg.dataset)
     tracker = LocalTracker(run_dir, resume_step=start_step - 1 if resume else None)
-    tracker.log_params({"config": cfg.model_dump(mode="json"), "config_hash": digest, "run_id": run_id,
+    tracker.log_params({"config": redact_data(cfg.model_dump(mode="json")), "config_hash": digest, "run_id": run_id,
                         "base_model": str(base_dir), "offline_store": str(store_dir)})
     probe: torch.Tensor | None = None
     try:

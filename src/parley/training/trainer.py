@@ -48,6 +48,7 @@ from parley.debate.engine import run_protocol
 from parley.debate.prompts import PromptSet
 from parley.debate.types import Transcript
 from parley.llm.types import SamplingParams
+from parley.redact import redact_data
 from parley.rewards.shaping import ShapingBatch, shape
 from parley.tracking import LocalTracker
 from parley.tracking.dynamics import debate_dynamics_metrics
@@ -210,7 +211,7 @@ def train(cfg: TrainRunConfig, *, resume: bool = False, progress: ProgressFn | N
         run_id = f"train-{digest[:8]}-{os.urandom(4).hex()}"
         if main:
             run_file.write_text(json.dumps({"run_id": run_id, "config_hash": digest,
-                                            "config": cfg.model_dump(mode="json")}, indent=2))
+                                            "config": redact_data(cfg.model_dump(mode="json"))}, indent=2))
     if dp is not None:
         run_id = dp.broadcast_object(run_id)
     torch.manual_seed(cfg.train.seed)
@@ -239,7 +240,7 @@ def train(cfg: TrainRunConfig, *, resume: bool = False, progress: ProgressFn | N
         logger.info("resumed", extra={"checkpoint": str(existing[-1]), "step": start_step})
     tracker = LocalTracker(run_dir, resume_step=start_step - 1 if resume else None) if main else None
     if tracker is not None:
-        tracker.log_params({"config": cfg.model_dump(mode="json"), "config_hash": digest, "run_id": run_id,
+        tracker.log_params({"config": redact_data(cfg.model_dump(mode="json")), "config_hash": digest, "run_id": run_id,
                             "base_model": str(base_dir)})
     own_registry = registry is None
     if registry is None:
