@@ -48,6 +48,11 @@ class ModelConfig(StrictModel):
     requests_per_minute: float | None = Field(default=None, gt=0)
     tokens_per_minute: float | None = Field(default=None, gt=0)
     max_concurrency: int | None = Field(default=None, ge=1, description="Per-model cap on calls in flight.")
+    litellm_route: Literal["auto", "litellm"] = Field(
+        default="auto",
+        description="litellm backend: 'auto' sends OpenAI-protocol models (openai/..., hosted_vllm/... with "
+        "api_base) through the official openai client; 'litellm' always uses LiteLLM's own request path.",
+    )
     device: str = "cpu"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     batch_size: int = Field(default=32, ge=1, description="hf: most sequences sampled in one forward pass.")
