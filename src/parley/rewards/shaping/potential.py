@@ -1,5 +1,5 @@
 """``potential``: potential-based shaping (Ng, Harada & Russell 1999, "Policy invariance under reward
-transformations"), ALGORITHMS.md section 6.
+transformations"), docs/algorithms.md section 6.
 
 The debate is an episode of T turns; state s_t is the transcript after its first t turns (s_0: none).
 Base per-step reward: r_t = G on the last turn (t = T - 1) and 0 elsewhere, so the undiscounted raw
@@ -13,9 +13,12 @@ Phi(s_t), with Phi one of
 
 Telescoping: sum_t gamma^t r'_t = sum_t gamma^t r_t + gamma^T Phi(s_T) - Phi(s_0).
 
-``target`` selects what each turn is trained on: ``step`` (default, the formula above) or
-``return_to_go``: R'_t = sum_{k >= t} gamma^(k - t) r'_k (= gamma^(T-1-t) G + gamma^(T-t) Phi(s_T) -
-Phi(s_t)), which lets earlier turns see the outcome when advantages are computed per turn.
+``target`` selects what each turn is trained on: ``return_to_go`` (the default): R'_t = sum_{k >= t}
+gamma^(k - t) r'_k (= gamma^(T-1-t) G + gamma^(T-t) Phi(s_T) - Phi(s_t)), which lets every turn see the
+outcome when advantages are computed per turn, or ``step``: the per-step formula above. With
+``phi: answer_correct`` a verifier turn never changes the latest proposed answer, so under ``step`` its
+reward is 0 by construction and it would learn nothing; the trainer refuses that combination for a
+trained verifier.
 """
 
 from __future__ import annotations
@@ -32,11 +35,16 @@ from parley.rewards.signals import DebateSignals
 class PotentialConfig(ShapingStrategyConfig):
     """``potential``: discount ``gamma``, potential ``phi``, and the per-turn ``target``."""
 
-    name: Literal["potential"] = "potential"
-    gamma: float = Field(default=1.0, ge=0.0, le=1.0)
-    phi: Literal["answer_correct", "length", "callable"] = "answer_correct"
+    name: Literal["potential"] = Field(default="potential", description="Selects this strategy.")
+    gamma: float = Field(default=1.0, ge=0.0, le=1.0, description="Discount gamma of the shaped step reward.")
+    phi: Literal["answer_correct", "length", "callable"] = Field(
+        default="answer_correct", description="The potential: `answer_correct` (1 when the latest proposed answer is "
+        "correct), `length` (-length_penalty * turns so far) or `callable` (a user function, `ShapingBatch."
+        "potential_fn`).")
     length_penalty: float = Field(default=0.0, ge=0.0, description="phi=length: Phi(s_t) = -penalty * t.")
-    target: Literal["step", "return_to_go"] = "step"
+    target: Literal["step", "return_to_go"] = Field(
+        default="return_to_go", description="What each turn is trained on: its discounted return to go (the "
+        "default: every turn sees the outcome) or the shaped step reward alone.")
 
     @model_validator(mode="after")
     def _length_needs_penalty(self) -> PotentialConfig:
@@ -67,7 +75,11 @@ def base_step_rewards(signals: DebateSignals) -> list[float]:
     return rewards
 
 
-@register("potential", PotentialConfig)
+def _potential_needs(cfg: PotentialConfig) -> tuple[str, ...]:
+    return ("potential_fn",) if cfg.phi == "callable" else ()
+
+
+@register("potential", PotentialConfig, needs=_potential_needs)
 def potential(cfg: PotentialConfig, batch: ShapingBatch) -> list[list[float]]:
     out: list[list[float]] = []
     for transcript, s in zip(batch.transcripts, batch.signals, strict=True):
