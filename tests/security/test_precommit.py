@@ -43,7 +43,9 @@ def test_baseline_covers_every_tracked_file() -> None:
 def test_a_new_key_is_stopped(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)  # the hook runs inside a git checkout
     leaked = tmp_path / "settings.py"
-    leaked.write_text('AWS_ACCESS_KEY_ID = "AKIA4PRQ7XTZ2KLMN3Q9"\nclient_secret = "q8Vn2rT5xLw9ZpKc3HsJ7bYd"\n')
+    aws = "AKIA4PRQ7XTZ2KLMN3Q9"  # pragma: allowlist secret
+    other = "q8Vn2rT5xLw9ZpKc3HsJ7bYd"  # pragma: allowlist secret
+    leaked.write_text(f'AWS_ACCESS_KEY_ID = "{aws}"\nclient_secret = "{other}"\n')
     baseline = tmp_path / "baseline.json"
     baseline.write_text((REPO / ".secrets.baseline").read_text())
     proc = subprocess.run([str(HOOK), "--baseline", str(baseline), str(leaked)], cwd=tmp_path, capture_output=True,
