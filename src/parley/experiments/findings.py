@@ -202,7 +202,7 @@ def findings_paragraph(f: Mapping[str, Any]) -> str:
         differ = [name for name, a in arms.items() if significant(a.get("vs_identity"))]
         if ref in arms:
             if differ:
-                parts.append("Against " + ref + ": " + "; ".join(
+                parts.append(f"Against {ref}: " + "; ".join(
                     f"{name} {_diff(arms[name]['vs_identity'])}" for name in differ) + ".")
             else:
                 parts.append(f"No strategy differs from {ref} on debate accuracy with a 95% interval excluding 0.")

@@ -263,12 +263,15 @@ def estimate_train_rollouts(config: BaseModel, params: Mapping[str, Any]) -> int
     debates = int(params.get("steps", train.steps)) * train.problems_per_step * train.group_size
     shaping = train.shaping
     roles_of = getattr(shaping, "roles", None)
-    from parley.training.config import protocol_roles
+    from parley.debate import protocol_roles
+    from parley.rewards.shaping import required_inputs
+
     roles = len(roles_of) if roles_of else len(protocol_roles(config.protocol))  # type: ignore[attr-defined]
     cf = train.counterfactual
-    if shaping.name == "difference":
+    needs = required_inputs(shaping)
+    if "counterfactual_outcomes" in needs:
         return debates + round(debates * cf.fraction * cf.k * roles)
-    if shaping.name == "coma":
+    if "baselines" in needs:
         turns = roles * config.protocol.max_rounds  # type: ignore[attr-defined]
         return debates + round(debates * cf.fraction * cf.m * turns)
     return debates

@@ -12,8 +12,10 @@ Behaviour (the point of the design: two ways to solve, one of which drops carrie
   probability ``slip``; otherwise it answers at once (``Answer: 85``) and, on a problem with a carry,
   drops the carry with probability ``drop_carry`` (``Answer: 75``), the classic hasty mistake.
 - **solver, after a critique**: always works the columns (with ``slip``).
-- **verifier**: always recomputes column by column (with ``slip``), then compares its sum with the
-  proposed answer: ``Verdict: PASS`` / ``Verdict: FAIL`` and a critique naming its sum.
+- **verifier**: always recomputes column by column (with ``slip``), writes its result beside the
+  proposed answer and whether they are the same (``Result 85, proposed 75: differ.``), then the verdict
+  that follows from it (``Verdict: FAIL``) and, on a FAIL, a critique naming its result. Writing the
+  two numbers side by side makes the verdict a local comparison, which a tiny model learns reliably.
 - **judge**: the last answer the verifier passed, else the last answer; with probability
   ``judge_error`` an earlier answer instead.
 
@@ -62,9 +64,10 @@ def parse_problem(text: str) -> tuple[int, str, int]:
 def column_lines(a: int, op: str, b: int, rng: random.Random | None = None, slip: float = 0.0) -> tuple[str, int]:
     """Column-by-column working of ``a op b`` and the result it arrives at (with a digit slip at rate ``slip``).
 
-    Addition: ``7 + 8 = 15, carry 1. 4 + 3 + 1 = 8.``; subtraction: ``7 - 8 + 10 = 9, borrow 1.
-    4 - 3 - 1 = 0.``. The last column writes its full value. A slip changes one column's written digit
-    by one (the carries stay those of the true sum), so the result is wrong in that digit.
+    Addition: ``7+8=15, carry 1. 4+3+1=8.``; subtraction: ``3-7+10=6, borrow 1. 8-4-1=3.``. The last
+    column writes its full value (compact: every digit is a token, so spaces would double the length). A
+    slip changes one column's written digit by one (the carries stay those of the true sum), so the result
+    is wrong in that digit.
     """
     da = [int(c) for c in str(a)[::-1]]
     db = [int(c) for c in str(b)[::-1]]
@@ -79,13 +82,13 @@ def column_lines(a: int, op: str, b: int, rng: random.Random | None = None, slip
         last = i == width - 1
         if op == "+":
             value = da[i] + db[i] + carry
-            terms = f"{da[i]} + {db[i]}" + (f" + {carry}" if i else "")
+            terms = f"{da[i]}+{db[i]}" + (f"+{carry}" if i else "")
             new_carry = value // 10
             written = value if last else value % 10
         else:
             value = da[i] - db[i] - carry
             new_carry = 1 if value < 0 and not last else 0
-            terms = f"{da[i]} - {db[i]}" + (f" - {carry}" if i else "") + (" + 10" if new_carry else "")
+            terms = f"{da[i]}-{db[i]}" + (f"-{carry}" if i else "") + ("+10" if new_carry else "")
             value += 10 * new_carry
             written = value
         if i == slipped and rng is not None:
@@ -95,9 +98,9 @@ def column_lines(a: int, op: str, b: int, rng: random.Random | None = None, slip
             written += step
         shown = written + 10 * new_carry if op == "+" and not last else written
         if last:
-            parts.append(f"{terms} = {shown}.")
+            parts.append(f"{terms}={shown}.")
         else:
-            parts.append(f"{terms} = {shown}, {'carry' if op == '+' else 'borrow'} {new_carry}.")
+            parts.append(f"{terms}={shown}, {'carry' if op == '+' else 'borrow'} {new_carry}.")
         digits.append(written % 10 if not last else written)
         carry = new_carry
     result = digits[-1]
@@ -158,10 +161,10 @@ class ScriptedTeamAgent(ChatModel):
         lines, value = column_lines(a, op, b, rng, self.behaviour.slip)
         match = _PROPOSED.search(prompt)
         proposed = match.group(1).strip() if match else None
+        shown = proposed if proposed is not None and len(proposed) < 12 else "none"
         if proposed == str(value):
-            return f"Check: {lines}\nVerdict: PASS\nCritique: {value} is right."
-        shown = proposed if proposed is not None and len(proposed) < 12 else "no answer"
-        return f"Check: {lines}\nVerdict: FAIL\nCritique: the result is {value}, not {shown}."
+            return f"{lines} Result {value}, proposed {shown}: same.\nVerdict: PASS"
+        return f"{lines} Result {value}, proposed {shown}: differ.\nVerdict: FAIL\nCritique: the result is {value}."
 
     def judge(self, prompt: str, rng: random.Random) -> str:
         answers = [(answer, verdict) for _, answer, verdict in _ROUND.findall(prompt) if answer != "(no answer)"]

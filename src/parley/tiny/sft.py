@@ -92,10 +92,15 @@ class TinySFTRecipe:
 
     def digest(self) -> str:
         """Content hash of the recipe, including the packaged prompt templates the debates are rendered with
-        (the model learns their format, so editing a template must rebuild it)."""
+        and the scripted team's source (the model learns their format, so editing either rebuilds it)."""
+        import inspect
+
+        from parley.tiny import scripted
+
         prompts = PromptSet()
         templates = {name: prompts.template_text(name) for name in sorted(prompts.sources)}
-        payload = {"version": SFT_RECIPE_VERSION, "templates": templates, **dataclasses.asdict(self)}
+        team = hashlib.sha256(inspect.getsource(scripted).encode()).hexdigest()
+        payload = {"version": SFT_RECIPE_VERSION, "templates": templates, "team": team, **dataclasses.asdict(self)}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     @property

@@ -26,10 +26,10 @@ from parley.config.models import (
     validate_group_size,
 )
 from parley.debate.protocols import protocol_roles
-from parley.rewards.shaping import IdentityConfig, ShapingConfig
+from parley.rewards.shaping import IdentityConfig, ShapingConfig, required_inputs
 
 __all__ = ["CounterfactualConfig", "EvalConfig", "LoRAConfig", "PolicyConfig", "RolePolicyConfig", "TrainConfig",
-           "TrainRunConfig", "protocol_roles"]
+           "TrainRunConfig"]
 
 
 class LoRAConfig(StrictModel):
@@ -138,9 +138,14 @@ class TrainConfig(StrictModel):
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         validate_group_size(self.estimator, self.group_size, field_name="train.group_size")
-        if self.shaping.name == "difference" and self.counterfactual.null == "reference" and self.reference is False:
+        if (self.counterfactual.null == "reference" and self.reference is False
+                and "counterfactual_outcomes" in required_inputs(self.shaping)):
             raise ValueError("train.counterfactual.null=reference samples null turns from the frozen reference; "
                              "it needs train.reference=true (or unset)")
+        if "potential_fn" in required_inputs(self.shaping):
+            raise ValueError("train.shaping: potential with phi=callable needs a Python potential function, which a "
+                             "config cannot hold; train it from Python through parley.rewards.shaping with a "
+                             "ShapingBatch.potential_fn, or use phi=answer_correct or phi=length")
         if self.kl_beta > 0 and self.reference is False:
             raise ValueError(f"train.kl_beta={self.kl_beta} needs a reference model but train.reference=false; "
                              "set train.reference=true or train.kl_beta=0")
@@ -151,7 +156,8 @@ class TrainConfig(StrictModel):
         """Whether a frozen reference copy is kept (KL penalty, or reference-sampled null turns)."""
         if self.reference is not None:
             return self.reference
-        return self.kl_beta > 0 or (self.shaping.name == "difference" and self.counterfactual.null == "reference")
+        return self.kl_beta > 0 or (self.counterfactual.null == "reference"
+                                    and "counterfactual_outcomes" in required_inputs(self.shaping))
 
 
 class TrainRunConfig(ParleyConfig):

@@ -39,7 +39,8 @@ from typing import Any
 import torch
 
 from parley.data import load_problems
-from parley.training.config import TrainRunConfig, protocol_roles
+from parley.debate import protocol_roles
+from parley.training.config import TrainRunConfig
 from parley.training.distributed import data_parallel_from_env
 from parley.training.heldout import HeldOutEvaluator, held_out
 from parley.training.policies import PolicySet
