@@ -14,8 +14,12 @@ path. One more run at full concurrency scores every answer as ``parley generate`
 includes the verifier pool's cold start (a few seconds of worker imports, paid once per run), which
 scoring overlaps with debating but which a 5-second benchmark cannot hide.
 
+Backends: ``openai``; ``litellm`` (``openai/scripted`` through LiteLLM with the default
+``model.litellm_route: auto``, which sends OpenAI-protocol models through the openai client);
+``litellm-native`` (``model.litellm_route: litellm``: LiteLLM's own request path, for comparison).
+
     .venv/bin/python benchmarks/api_throughput.py                       # 500 debates, c=64, 200 ms, openai
-    .venv/bin/python benchmarks/api_throughput.py --backends openai litellm
+    .venv/bin/python benchmarks/api_throughput.py --backends openai litellm litellm-native
     .venv/bin/python benchmarks/api_throughput.py --debates 100 --serial-debates 5
 """
 
@@ -145,8 +149,10 @@ def run_once(server: ServerChild, workdir: Path, *, backend: str, concurrency: i
 
     dataset = write_dataset(workdir / f"{backend}-c{concurrency}.jsonl", debates, offset)
     name = "scripted" if backend == "openai" else "openai/scripted"
+    route = ["model.litellm_route=litellm"] if backend == "litellm-native" else []
     cfg: ParleyConfig = load_config(None, [
-        f"model.backend={backend}", f"model.name={name}", f"model.api_base={server.base_url}",
+        f"model.backend={backend.removesuffix('-native')}", f"model.name={name}", f"model.api_base={server.base_url}",
+        *route,
         f"model.request_timeout_s={max(30.0, 50 * latency_s)}",
         "protocol.name=svj", "protocol.max_rounds=3",
         f"dataset.name={dataset}",
@@ -167,7 +173,7 @@ def run_once(server: ServerChild, workdir: Path, *, backend: str, concurrency: i
 def report(m: Measurement, latency_s: float) -> str:
     ideal = m.ideal_per_hour(latency_s)
     scoring = "scored" if m.scored else "no-score"
-    return (f"{m.backend:8s} c={m.concurrency:<3d} {scoring:8s} debates={m.debates:<4d} "
+    return (f"{m.backend:14s} c={m.concurrency:<3d} {scoring:8s} debates={m.debates:<4d} "
             f"calls/debate={m.calls_per_debate:.2f} wall={m.wall_s:7.2f}s  {m.problems_per_hour:10,.0f} problems/h  "
             f"ideal {ideal:10,.0f}/h  {m.problems_per_hour / ideal:6.1%} of ideal  "
             f"client CPU {m.client_cpu_s / max(m.calls, 1) * 1000:.2f} ms/call  acc={m.accuracy}  "
@@ -181,7 +187,7 @@ def main() -> int:
     parser.add_argument("--debates", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--serial-debates", type=int, default=20, help="debates for the concurrency-1 run")
-    parser.add_argument("--backends", nargs="+", default=["openai"], choices=["openai", "litellm"])
+    parser.add_argument("--backends", nargs="+", default=["openai"], choices=["openai", "litellm", "litellm-native"])
     parser.add_argument("--no-scored-run", action="store_true",
                         help="skip the extra concurrency-N run that also scores answers (as parley generate does)")
     args = parser.parse_args()

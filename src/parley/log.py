@@ -3,6 +3,10 @@
 Library code only calls ``logging.getLogger(__name__)``; the CLI calls :func:`configure_logging` once.
 With ``json_format=True`` each record is one JSON object per line (fields passed through
 ``extra={...}`` are included), which log shippers and ``jq`` read directly.
+
+Every formatted record (message, ``extra`` fields, traceback) passes through
+:func:`parley.redact.redact` before it is written, so an API key in an exception or a provider's
+error text never reaches the log.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ import sys
 import time
 from typing import Any
 
+from parley.redact import redact
+
+_PARLEY_HANDLER = "_parley_handler"
 _STANDARD_ATTRS = frozenset(
     vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys() | {"message", "asctime"}
 )
@@ -34,19 +41,36 @@ class JsonFormatter(logging.Formatter):
                 payload[key] = value
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+        return redact(json.dumps(payload, default=str))
+
+
+class RedactingFormatter(logging.Formatter):
+    """A text formatter whose output (message, arguments, traceback) has secrets scrubbed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def configure_logging(level: str = "INFO", json_format: bool = False) -> None:
-    """Send parley's logs to stderr, as text or JSON lines. Safe to call more than once."""
-    root = logging.getLogger("parley")
-    root.setLevel(level.upper())
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    """Send parley's logs to stderr, as text or JSON lines. Safe to call more than once.
+
+    The same redacting handler is also put on the root logger, so warnings from libraries (httpx,
+    LiteLLM, uvicorn) are formatted and scrubbed the same way instead of going out raw.
+    """
     handler = logging.StreamHandler(sys.stderr)
     if json_format:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    root.propagate = False
+        handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    setattr(handler, _PARLEY_HANDLER, True)
+    parley = logging.getLogger("parley")
+    parley.setLevel(level.upper())
+    for old in list(parley.handlers):
+        parley.removeHandler(old)
+    parley.addHandler(handler)
+    parley.propagate = False
+    top = logging.getLogger()
+    for old in list(top.handlers):
+        if getattr(old, _PARLEY_HANDLER, False):
+            top.removeHandler(old)
+    top.addHandler(handler)

@@ -24,7 +24,7 @@ def _settings(**extra: Any) -> KubernetesSettings:
         "node_selector": {"pool": "cpu"}, "context": "emulator",
         "volume": {"claim": "parley-experiments", "mount_path": "/experiments"},
         "env_from_secrets": ["parley-api-keys"],
-        "secret_env": {"OPENAI_API_KEY": {"secret": "openai", "key": "api-key"}}, **extra})
+        "secret_env": {"OPENAI_API_KEY": {"secret": "openai", "key": "api-key"}}, **extra})  # pragma: allowlist secret
 
 
 def _job(tmp_path: Path, name: str = "exp-1/train@seed=1/1", **extra: Any) -> JobSpec:

@@ -15,7 +15,9 @@ from parley.llm.remote import RemoteChatModel
 from parley.llm.scripted_server import ScriptedServer, ServerScript
 from parley.llm.types import Message, SamplingParams
 
-BACKENDS = ("openai", "litellm")
+# "litellm" routes openai/... models through the openai client (model.litellm_route: auto, the
+# default); "litellm-native" keeps LiteLLM's own request path, so both stay tested.
+BACKENDS = ("openai", "litellm", "litellm-native")
 PARAMS = SamplingParams(temperature=0.0, max_new_tokens=32)
 
 
@@ -26,6 +28,8 @@ def user(text: str) -> list[Message]:
 
 def make_model(backend: str, base_url: str, **overrides: Any) -> RemoteChatModel[Any]:
     """A remote model of ``backend`` against ``base_url`` with fast backoff (overridable)."""
+    native = backend == "litellm-native"
+    backend = "litellm" if native else backend
     settings: dict[str, Any] = {
         "backend": backend,
         "name": "scripted" if backend == "openai" else "openai/scripted",
@@ -34,6 +38,8 @@ def make_model(backend: str, base_url: str, **overrides: Any) -> RemoteChatModel
         "backoff_max_s": 0.05,
         "request_timeout_s": 10.0,
     }
+    if native:
+        settings["litellm_route"] = "litellm"
     settings.update(overrides)
     config = ModelConfig(**settings)
     if backend == "openai":

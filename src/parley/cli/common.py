@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from parley.config import ConfigError, ParleyConfig, load_config
+from parley.redact import redact
 
 console = Console(stderr=True, soft_wrap=True)
 stdout = Console(soft_wrap=True)
@@ -20,7 +21,7 @@ SetOption = typer.Option(
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print an error for the user and exit with ``code`` (no traceback for expected errors)."""
-    console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    console.print(f"[bold red]error:[/] {redact(message)}", markup=True, highlight=False)
     raise typer.Exit(code)
 
 

@@ -88,6 +88,10 @@ class ModelConfig(StrictModel):
         default=None, gt=0, description="Client-side token rate limit; `null` = none.")
     max_concurrency: int | None = Field(
         default=None, ge=1, description="Cap on calls in flight for this model (on top of `generation.concurrency`).")
+    litellm_route: Literal["auto", "litellm"] = Field(
+        default="auto", description="`litellm` backend: `auto` sends models LiteLLM would reach over the OpenAI "
+        "protocol (`openai/...`, and `hosted_vllm/...` with an `api_base`) through the official `openai` client, "
+        "the same request at about a quarter of the client CPU; `litellm` always uses LiteLLM's own path.")
     device: str = Field(default="cpu", description="`hf`: torch device (`cpu`, `cuda`, `cuda:1`, ...); `auto`: "
                         "`cuda` when present, else `cpu`.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(

@@ -30,6 +30,7 @@ from parley.config.models import DatasetConfig
 from parley.data import DatasetError, load_problems
 from parley.experiments.plan import ExperimentPlan
 from parley.experiments.state import ExperimentStore
+from parley.redact import redact_data
 
 MANIFEST_VERSION = 1
 KEY_PACKAGES: tuple[str, ...] = (
@@ -157,7 +158,7 @@ def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
     """Write ``manifest`` as JSON atomically (temporary file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str), encoding="utf-8")
+    tmp.write_text(json.dumps(redact_data(manifest), indent=2, sort_keys=True, default=str), encoding="utf-8")
     os.replace(tmp, path)
 
 

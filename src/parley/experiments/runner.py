@@ -51,6 +51,7 @@ from parley.experiments.stage_jobs import (
 )
 from parley.experiments.state import ExperimentRecord, ExperimentStore
 from parley.experiments.tracking import log_experiment
+from parley.redact import redact_data
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +123,10 @@ class ExperimentRunner(Recovery):
                          "kind": s.kind, "needs": list(s.needs), "kind_module": kind.module,
                          "kind_file": kind.file, "dir": exp_dir / "stages" / s.dir_name})
         exp_dir.mkdir(parents=True, exist_ok=True)
-        (exp_dir / "spec.json").write_text(json.dumps(spec.model_dump(mode="json"), indent=2), encoding="utf-8")
+        (exp_dir / "spec.json").write_text(json.dumps(redact_data(spec.model_dump(mode="json")), indent=2),
+                                           encoding="utf-8")
         self.store.create_experiment(exp_id, spec.name, plan.spec_hash, spec.model_dump(mode="json"), exp_dir,
-                                     spec.labels, json.dumps(command or sys.argv), rows)
+                                     spec.labels, json.dumps(redact_data(command or sys.argv)), rows)
         return exp_id, plan
 
     def run(self, spec: ExperimentSpec, experiment_id: str | None = None, command: list[str] | None = None,

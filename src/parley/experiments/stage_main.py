@@ -38,6 +38,7 @@ from parley.experiments.spec import spec_from_mapping
 from parley.experiments.stage_jobs import RUNNER_PID_ENV, read_json, write_json_atomic
 from parley.experiments.state import ExperimentStore
 from parley.log import configure_logging
+from parley.redact import redact
 
 log = logging.getLogger("parley.experiments.stage")
 
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - logged with traceback and reported to the runner (retry policy)
         transient = is_transient(exc)
         log.error("stage %s failed: %s", task.stage_id, "".join(traceback.format_exception(exc)))
-        reporter.outcome("failed", error=f"{exc}", transient=int(transient),
+        reporter.outcome("failed", error=redact(f"{exc}"), transient=int(transient),
                          error_type=f"{type(exc).__module__}.{type(exc).__qualname__}")
         return 3 if transient else 4
     if stop():

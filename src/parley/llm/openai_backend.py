@@ -112,6 +112,63 @@ def parse_chat_completion(data: object, label: str) -> RawCompletion:
     )
 
 
+def make_async_client(config: ModelConfig, pool_size: int) -> openai.AsyncOpenAI:
+    """An ``AsyncOpenAI`` client for ``config.api_base`` with no retries of its own and ``pool_size``
+    connections, over aiohttp when installed (it sustains a higher request rate than httpx2)."""
+    limits = httpx2.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
+    timeout = httpx2.Timeout(config.request_timeout_s)
+    try:
+        http_client = openai.DefaultAioHttpClient(limits=limits, timeout=timeout)
+    except RuntimeError:  # the client says aiohttp is not installed
+        logger.info("aiohttp not installed; the openai client uses the httpx2 transport")
+        http_client = openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout)
+    return openai.AsyncOpenAI(
+        api_key=_PLACEHOLDER_KEY,
+        base_url=config.api_base,
+        max_retries=0,
+        timeout=config.request_timeout_s,
+        http_client=http_client,
+    )
+
+
+def chat_body(model: str, messages: list[dict[str, Any]], params: SamplingParams) -> dict[str, Any]:
+    """The ``/chat/completions`` request body for one call."""
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "max_tokens": params.max_new_tokens,
+    }
+    if params.stop:
+        body["stop"] = list(params.stop)
+    if params.seed is not None:
+        body["seed"] = params.seed
+    return body
+
+
+async def post_chat_completion(
+    client: openai.AsyncOpenAI, body: dict[str, Any], api_key: str | None, label: str, redact: Any
+) -> RawCompletion:
+    """POST ``body`` with the key in this request's header; errors mapped to parley's, redacted.
+
+    Uses the client's low-level ``post`` (the same auth, errors, timeouts and pool as
+    ``chat.completions.create``) without its per-call TypedDict transform and pydantic response
+    model, which cost several ms of CPU per call under high concurrency.
+    """
+    options: RequestOptions = {"max_retries": 0}
+    if api_key:
+        options["headers"] = {"Authorization": f"Bearer {api_key}"}
+    try:
+        data = await client.post("/chat/completions", cast_to=object, body=body, options=options)
+    except (openai.OpenAIError, json.JSONDecodeError) as exc:
+        mapped = map_openai_error(exc, label, redact)
+        if mapped is None:
+            raise LLMError(redact(f"{label}: {type(exc).__name__}: {exc}")) from None
+        raise mapped from None
+    return parse_chat_completion(data, label)
+
+
 class OpenAIChatModel(RemoteChatModel[openai.AsyncOpenAI]):
     """A chat model served over the OpenAI protocol (OpenAI, vLLM, parley's own server, ...)."""
 
@@ -132,22 +189,7 @@ class OpenAIChatModel(RemoteChatModel[openai.AsyncOpenAI]):
         return cls(config, keys, rng=rng)
 
     def _make_client(self) -> openai.AsyncOpenAI:
-        size = self.pool_size
-        limits = httpx2.Limits(max_connections=size, max_keepalive_connections=size)
-        timeout = httpx2.Timeout(self.config.request_timeout_s)
-        try:
-            # The aiohttp transport sustains a higher request rate than httpx2's at high concurrency.
-            http_client = openai.DefaultAioHttpClient(limits=limits, timeout=timeout)
-        except RuntimeError:  # the client says aiohttp is not installed
-            logger.info("aiohttp not installed; the openai backend uses the httpx2 transport")
-            http_client = openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout)
-        return openai.AsyncOpenAI(
-            api_key=_PLACEHOLDER_KEY,
-            base_url=self.config.api_base,
-            max_retries=0,
-            timeout=self.config.request_timeout_s,
-            http_client=http_client,
-        )
+        return make_async_client(self.config, self.pool_size)
 
     async def _send(
         self,
@@ -156,31 +198,9 @@ class OpenAIChatModel(RemoteChatModel[openai.AsyncOpenAI]):
         params: SamplingParams,
         api_key: str | None,
     ) -> RawCompletion:
-        body: dict[str, Any] = {
-            "model": self.name,
-            "messages": messages,
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-            "max_tokens": params.max_new_tokens,
-        }
-        if params.stop:
-            body["stop"] = list(params.stop)
-        if params.seed is not None:
-            body["seed"] = params.seed
-        options: RequestOptions = {"max_retries": 0}
-        if api_key:
-            options["headers"] = {"Authorization": f"Bearer {api_key}"}
-        try:
-            # The client's low-level ``post`` (same auth, errors, timeouts and pool as
-            # ``chat.completions.create``) without its per-call TypedDict transform and pydantic
-            # response model, which cost several ms of CPU per call under high concurrency.
-            data = await client.post("/chat/completions", cast_to=object, body=body, options=options)
-        except (openai.OpenAIError, json.JSONDecodeError) as exc:
-            mapped = map_openai_error(exc, self.label, self.keys.redact)
-            if mapped is None:
-                raise LLMError(self.keys.redact(f"{self.label}: {type(exc).__name__}: {exc}")) from None
-            raise mapped from None
-        return parse_chat_completion(data, self.label)
+        return await post_chat_completion(
+            client, chat_body(self.name, messages, params), api_key, self.label, self.keys.redact
+        )
 
     async def _close_client(self, client: openai.AsyncOpenAI) -> None:
         await client.close()

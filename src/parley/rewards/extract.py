@@ -4,18 +4,29 @@ Strategies, tried in the configured order; the first that finds something wins, 
 strategy the *last* occurrence wins (models restate the final answer at the end):
 
 - ``boxed``: the last ``\\boxed{...}`` / ``\\fbox{...}`` with balanced nested braces (an unbalanced
-  last box falls back to the previous balanced one).
+  last box falls back to the previous balanced one). Boxes joined only by separators (``,``, ``and``,
+  ``or``, ``\\quad``, math delimiters, a ``x =`` before each box) are one answer listing several
+  values: ``x = \\boxed{2}`` or ``x = \\boxed{3}`` gives ``x = 2, x = 3``, so a multi-part answer
+  is not cut to its last part; a box after other words (``first \\boxed{2}, corrected: \\boxed{3}``)
+  is a revision and stands alone.
 - ``hash``: a ``#### x`` line (GSM8K style).
 - ``answer_is``: "... the answer is x" / "final answer is x" (rest of the sentence).
 - ``answer_line``: a line ``Answer: x`` / ``Final answer: x`` (markdown bold allowed).
+
+When what ``hash``, ``answer_is`` or ``answer_line`` found holds prose ("the answer is all x with
+x > 5"), the value stated last inside it is taken (as ``last_value`` below), if there is one.
 
 Fallbacks (only when no strategy matched), also ordered:
 
 - ``whole``: the whole stripped text when it is short and looks like a bare answer (no prose words
   of four or more letters outside LaTeX commands and ``\\text{}``): a debate's parsed final answer
   such as ``\\frac{1}{2}`` or ``x = 5`` goes through unchanged.
-- ``last_number``: the last number in the text (thousands separators, decimals, fractions ``a/b``,
-  a trailing percent sign).
+- ``last_value``: the value stated last (:func:`parley.rewards.spans.last_value`): a math segment
+  (``$\\frac{1}{4}$``, ``$x > 3$``, a matrix), a relation in plain text (``x > 3``) or a number
+  that is not part of a name (``H2O`` and ``AZYUK2A`` hold no number).
+
+Every extracted answer then goes through :func:`parley.rewards.normalise.normalise_answer` (digit
+groups such as ``1 000``, ``0{,}25``, Unicode relations, units after a number).
 
 Every regex here is linear in the input; inputs longer than ``max_input_chars`` are rejected with
 :class:`ExtractionError` before any scan, and so are extracted answers longer than
@@ -28,11 +39,14 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from parley.rewards.normalise import normalise_answer
+from parley.rewards.spans import last_value, looks_like_bare_answer
+
 Strategy = Literal["boxed", "hash", "answer_is", "answer_line"]
-Fallback = Literal["whole", "last_number"]
+Fallback = Literal["whole", "last_value"]
 
 DEFAULT_STRATEGIES: Final[tuple[Strategy, ...]] = ("boxed", "hash", "answer_is", "answer_line")
-DEFAULT_FALLBACKS: Final[tuple[Fallback, ...]] = ("whole", "last_number")
+DEFAULT_FALLBACKS: Final[tuple[Fallback, ...]] = ("whole", "last_value")
 
 
 class ExtractionError(ValueError):
@@ -64,13 +78,15 @@ _ANSWER_IS_RE = re.compile(r"(?i)\b(?:final\s+answer|the\s+answer)\s+is\s*:?\s*(
 _ANSWER_LINE_RE = re.compile(
     r"(?im)^[ \t>#*_-]*(?:final\s+answer|answer)[ \t]*[*_]*[ \t]*:[ \t]*[*_]*[ \t]*(.+?)[ \t]*$"
 )
-_NUMBER_RE = re.compile(
-    r"-?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+(?:\.\d+)?)?(?:\s*\\?%)?"
-)
 _SENTENCE_END_RE = re.compile(r"\.(?:\s|$)|[!?;](?:\s|$)")
-_LATEX_CMD_RE = re.compile(r"\\[A-Za-z]+")
-_TEXT_CMD_RE = re.compile(r"\\(?:text|mathrm|textbf|mbox|operatorname)\s*\{[^{}]*\}")
-_PROSE_WORD_RE = re.compile(r"[A-Za-z]{4,}")
+# What may sit between two boxes of one answer: separators, spacing, math delimiters, "x =".
+_JOINER_RE = re.compile(
+    r"(?:\s|\$|,|;|&|~|\\[,;: !]|\\q?quad|\\(?:text|mathrm)\s*\{\s*(?:and|or|,)?\s*\}|\b(?:and|or)\b"
+    r"|(?<![A-Za-z\\])[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?\s*=)*"
+)
+_LABEL_RE = re.compile(r"(?<![A-Za-z\\])([A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?)\s*=\s*\$?\s*$")
+_LABEL_WINDOW = 24
+_MAX_JOINED = 32  # boxes listed as one answer, at most
 
 
 def check_text(text: str | bytes, what: str = "prediction") -> str:
@@ -93,34 +109,76 @@ def check_text(text: str | bytes, what: str = "prediction") -> str:
     return text
 
 
-def _balanced_group(text: str, open_index: int) -> str | None:
-    """The contents of the brace group whose ``{`` is at ``open_index``; ``None`` if unbalanced."""
-    depth = 0
-    i = open_index
-    n = len(text)
+def _closing_braces(text: str) -> dict[int, int]:
+    """For every ``{`` that is closed, the index of its ``}`` (one linear pass; ``\\{ \\}`` skipped)."""
+    closing: dict[int, int] = {}
+    stack: list[int] = []
+    i, n = 0, len(text)
     while i < n:
         ch = text[i]
         if ch == "\\" and i + 1 < n and text[i + 1] in "{}":
-            i += 2  # escaped brace: \{ \} are set delimiters, not grouping
+            i += 2
             continue
         if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return text[open_index + 1 : i]
+            stack.append(i)
+        elif ch == "}" and stack:
+            closing[stack.pop()] = i
         i += 1
-    return None
+    return closing
+
+
+def _boxes(text: str) -> list[tuple[int, int, str]]:
+    """Every balanced box as ``(start of \\boxed, index after its }, contents)``, in order."""
+    starts = list(_BOX_RE.finditer(text))
+    if not starts:
+        return []
+    closing = _closing_braces(text)
+    boxes: list[tuple[int, int, str]] = []
+    for match in starts:
+        end = closing.get(match.end() - 1)
+        if end is not None and (not boxes or match.start() >= boxes[-1][1]):
+            boxes.append((match.start(), end + 1, text[match.end() : end]))
+    return boxes
 
 
 def last_boxed(text: str) -> str | None:
     """The contents of the last balanced ``\\boxed{}`` / ``\\fbox{}``, or ``None``."""
     starts = [m.end() - 1 for m in _BOX_RE.finditer(text)]
+    closing = _closing_braces(text) if starts else {}
     for start in reversed(starts):
-        inner = _balanced_group(text, start)
-        if inner is not None:
-            return inner
+        if start in closing:
+            return text[start + 1 : closing[start]]
     return None
+
+
+def boxed_answer(text: str) -> str | None:
+    """The last box, together with the boxes before it that list further values of one answer.
+
+    Boxes belong together when only separators lie between them (module docstring); each keeps
+    the ``x =`` written before it when every box has one; repeated values are listed once.
+    """
+    boxes = [b for b in _boxes(text) if clean_answer(b[2])]
+    if not boxes:
+        return None
+    group = [boxes[-1]]
+    for prev in reversed(boxes[:-1]):
+        gap = text[prev[1] : group[0][0]]
+        if len(group) >= _MAX_JOINED or len(gap) > 80 or _JOINER_RE.fullmatch(gap) is None:
+            break
+        group.insert(0, prev)
+    if len(group) == 1:
+        return group[0][2]
+    labels = []
+    for start, _, _ in group:
+        found = _LABEL_RE.search(text[max(0, start - _LABEL_WINDOW) : start])
+        labels.append(found.group(1) if found else None)
+    parts: list[str] = []
+    for (_, _, inner), label in zip(group, labels, strict=True):
+        value = clean_answer(inner)
+        part = f"{label} = {value}" if all(labels) else value
+        if part not in parts:
+            parts.append(part)
+    return ", ".join(parts)
 
 
 def _last_group(pattern: re.Pattern[str], text: str) -> str | None:
@@ -133,12 +191,6 @@ def _last_group(pattern: re.Pattern[str], text: str) -> str | None:
 def _first_sentence(text: str) -> str:
     match = _SENTENCE_END_RE.search(text)
     return text[: match.start()] if match else text
-
-
-def _looks_like_bare_answer(text: str) -> bool:
-    stripped = _TEXT_CMD_RE.sub(" ", text)
-    stripped = _LATEX_CMD_RE.sub(" ", stripped)
-    return _PROSE_WORD_RE.search(stripped) is None
 
 
 def clean_answer(text: str) -> str:
@@ -176,7 +228,7 @@ def extract_answer(text: str | bytes, config: ExtractionConfig | None = None) ->
     for strategy in cfg.strategies:
         raw: str | None
         if strategy == "boxed":
-            raw = last_boxed(text)
+            raw = boxed_answer(text)
         elif strategy == "hash":
             raw = _last_group(_HASH_RE, text)
         elif strategy == "answer_is":
@@ -186,21 +238,25 @@ def extract_answer(text: str | bytes, config: ExtractionConfig | None = None) ->
             raw = _last_group(_ANSWER_LINE_RE, text)
         else:
             raise ValueError(f"unknown extraction strategy {strategy!r}; known: {DEFAULT_STRATEGIES}")
-        if raw is not None and clean_answer(raw):
-            found = Extraction(clean_answer(raw), strategy)
+        raw = clean_answer(raw) if raw is not None else None
+        if raw and strategy != "boxed" and not looks_like_bare_answer(raw):
+            # "the answer is all x with x ≥ 5": the value inside the sentence, when there is one
+            span = last_value(raw)
+            raw = clean_answer(span.value) if span is not None and clean_answer(span.value) else raw
+        if raw:
+            found = Extraction(normalise_answer(raw), strategy)
             break
     if found is None:
         for fallback in cfg.fallbacks:
             if fallback == "whole":
                 whole = clean_answer(text)
-                if whole and len(whole) <= cfg.whole_max_chars and _looks_like_bare_answer(whole):
-                    found = Extraction(whole, "whole")
-            elif fallback == "last_number":
-                number = None
-                for match in _NUMBER_RE.finditer(text):
-                    number = match.group(0)
-                if number is not None:
-                    found = Extraction(number.strip(), "last_number")
+                if whole and len(whole) <= cfg.whole_max_chars and looks_like_bare_answer(whole):
+                    found = Extraction(normalise_answer(whole), "whole")
+            elif fallback == "last_value":
+                span = last_value(text)
+                value = clean_answer(span.value) if span is not None else ""
+                if value:
+                    found = Extraction(normalise_answer(value), "last_value")
             else:
                 raise ValueError(f"unknown extraction fallback {fallback!r}; known: {DEFAULT_FALLBACKS}")
             if found is not None:

@@ -14,6 +14,9 @@ Safety: nothing here evaluates model output as Python. math-verify hands LaTeX t
 admits digits, whitespace, ``.`` and ``+-*/^()×÷`` only, so identifiers, quotes and dots-on-names
 can never reach it. The workers are hardened as well (:mod:`parley.rewards._worker`).
 
+Word answers (``Monday``, ``\\text{no solution}``, an option letter in ``\\text{}``) are compared as
+case-insensitive text rather than by math-verify, which reads a word as a product of symbols.
+
 Identical (gold, extracted answer) comparisons are memoised in a bounded LRU in the caller's
 process. Only definite outcomes are memoised; a timeout or a crashed worker is not, since it can
 depend on machine load.
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from parley.rewards.extract import ExtractionConfig, ExtractionError, check_text, extract_answer
+from parley.rewards.normalise import reading_for_gold
 from parley.rewards.pool import TaskOutcome, VerifierPool
 from parley.rewards.types import STATUS_ERROR, STATUS_OK, STATUS_TIMEOUT, RewardResult
 
@@ -49,12 +53,45 @@ def _as_latex(text: str) -> str:
     return text if _DELIMITED.search(text) else f"${text}$"
 
 
+_TEXT_WRAP = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox)\s*\{([^{}]*)\}")
+_WORDS = re.compile(r"[A-Za-z]+(?:[ '-][A-Za-z]+)*")
+
+
+def _as_words(text: str) -> tuple[str, bool] | None:
+    """``(lower-case words, whether \\text{} wrapped them)`` for a word answer, else ``None``."""
+    unwrapped = _TEXT_WRAP.sub(lambda m: m.group(1), text)
+    wrapped = unwrapped != text
+    bare = unwrapped.strip().strip("$").strip().rstrip(".").strip().strip("()").strip()
+    if not _WORDS.fullmatch(bare):
+        return None
+    return " ".join(bare.lower().split()), wrapped
+
+
+def _word_answers(gold: str, pred: str) -> tuple[str, str] | None:
+    """Both answers as words when both are words and at least one is clearly text, else ``None``.
+
+    Clearly text: wrapped in ``\\text{}`` or made of words of three or more letters. math-verify
+    would read ``Monday`` as the product ``M*o*n*d*a*y`` (so any anagram would match) and ``true``
+    as a symbol, while ``xy`` is left to it as algebra.
+    """
+    g, p = _as_words(gold), _as_words(pred)
+    if g is None or p is None:
+        return None
+    long_words = all(len(w) >= 3 for w in (g[0] + " " + p[0]).replace("-", " ").replace("'", " ").split())
+    if g[1] or p[1] or long_words:
+        return g[0], p[0]
+    return None
+
+
 def compare_answers(gold: str, pred: str) -> dict[str, Any]:
     """Decide in *this* process whether ``pred`` is equivalent to ``gold`` (no timeout: call it in a
     pool worker). Returns ``{"correct", "gold_parsed", "pred_parsed"}`` with parsed forms as strings.
     """
     from math_verify import parse, verify
 
+    words = _word_answers(gold, pred)
+    if words is not None:
+        return {"correct": words[0] == words[1], "gold_parsed": words[0], "pred_parsed": words[1]}
     gold_parsed = parse(_as_latex(gold), parsing_timeout=None)
     if not gold_parsed:
         raise GoldParseError(f"gold answer {gold[:200]!r} could not be parsed by math-verify")
@@ -113,7 +150,10 @@ class MathVerifier:
     """Scores math answers against gold answers through a :class:`VerifierPool`.
 
     Predictions go through :func:`~parley.rewards.extract.extract_answer` first, so raw model output
-    and an already-parsed final answer (handled by the ``whole`` fallback) both work.
+    and an already-parsed final answer (handled by the ``whole`` fallback) both work. Where a notation
+    means different things for different questions (``3,5``: the decimal or a list; ``(D) 24``: the
+    option or the value) :func:`~parley.rewards.normalise.reading_for_gold` picks the reading that
+    fits the gold answer's form.
     """
 
     def __init__(self, pool: VerifierPool, config: MathVerifierConfig | None = None) -> None:
@@ -146,7 +186,7 @@ class MathVerifier:
         if found is None:
             empty = isinstance(prediction, str | bytes) and not prediction.strip()
             return RewardResult.no_answer("prediction is empty" if empty else "no answer found in prediction")
-        return (gold, found.text, found.method)
+        return (gold, reading_for_gold(gold, found.text), found.method)
 
     def submit_prepared(
         self, item: RewardResult | tuple[str, str, str]

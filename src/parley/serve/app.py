@@ -2,8 +2,17 @@
 
 Each choice of each request is one ``ChatModel.complete`` call; with :class:`~parley.llm.hf.
 HFChatModel` concurrent HTTP requests meet in its micro-batcher and are sampled in one batch.
-Streaming (``stream: true``) is accepted for client compatibility: the text arrives as one chunk
-after sampling finishes (local batched sampling does not produce tokens incrementally per request).
+
+Streaming (``stream: true``) answers with server-sent events in the chat-completions chunk format
+(``chat.completion.chunk``: a role delta, the content delta, a finish delta per choice, an optional
+usage chunk, then ``data: [DONE]``), which the official ``openai`` client reads with ``stream=True``.
+The content arrives in one delta once sampling finishes: batched local sampling does not hand out
+tokens per request as they are sampled, so the first token comes no sooner than the whole answer.
+
+Under load (:mod:`parley.serve.limits`): at most ``limits.max_pending`` completions are admitted at
+a time, the rest get 503 with ``Retry-After`` at once; bodies over ``limits.max_body_bytes`` get
+413; malformed requests get 400 (404 / 405 for unknown paths and methods) with an OpenAI-style
+error body naming the problem.
 """
 
 from __future__ import annotations
@@ -20,10 +29,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from parley.llm.base import ChatModel
 from parley.llm.errors import LLMError, ProviderError
 from parley.llm.types import Completion, Message, SamplingParams
+from parley.serve.limits import BodyLimitMiddleware, ServeLimits
 from parley.serve.schema import ChatCompletionRequest, error_body
 
 logger = logging.getLogger(__name__)
@@ -32,9 +43,16 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_TOKENS = 256
 
 
-def create_app(model: ChatModel, *, served_name: str, default_max_tokens: int = DEFAULT_MAX_TOKENS) -> FastAPI:
+def create_app(
+    model: ChatModel,
+    *,
+    served_name: str,
+    default_max_tokens: int = DEFAULT_MAX_TOKENS,
+    limits: ServeLimits | None = None,
+) -> FastAPI:
     """Build the app serving ``model`` under the id ``served_name``; the model is closed on shutdown."""
-    stats = {"requests": 0, "completions": 0}
+    limits = limits or ServeLimits()
+    stats = {"requests": 0, "completions": 0, "rejected": 0, "pending": 0}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -42,14 +60,27 @@ def create_app(model: ChatModel, *, served_name: str, default_max_tokens: int = 
         await model.aclose()
 
     app = FastAPI(title="parley serve", lifespan=lifespan)
+    app.add_middleware(BodyLimitMiddleware, limit=limits.max_body_bytes)
+    app.state.served_name = served_name
     created = int(time.time())
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            message = f"no route {request.url.path}; this server has POST /v1/chat/completions and GET /v1/models"
+        elif exc.status_code == 405:
+            message = f"method {request.method} is not allowed on {request.url.path}"
+        else:
+            message = str(exc.detail)
+        return JSONResponse(error_body(message, type_="invalid_request_error"), status_code=exc.status_code)
+
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         loc = [str(p) for p in first.get("loc", ()) if p != "body"]
         param = ".".join(loc) or None
         message = f"{param + ': ' if param else ''}{first.get('msg', 'invalid request')}"
+        logger.info("invalid request %s %s: %s", request.method, request.url.path, message)
         return JSONResponse(error_body(message, type_="invalid_request_error", param=param), status_code=400)
 
     @app.exception_handler(ProviderError)
@@ -80,6 +111,7 @@ def create_app(model: ChatModel, *, served_name: str, default_max_tokens: int = 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat_completions(body: ChatCompletionRequest) -> JSONResponse | StreamingResponse:
         if body.model != served_name:
+            logger.info("request for model %r, which is not served here (%r)", body.model, served_name)
             return JSONResponse(
                 error_body(
                     f"model {body.model!r} is not served here; this server serves {served_name!r}",
@@ -89,7 +121,32 @@ def create_app(model: ChatModel, *, served_name: str, default_max_tokens: int = 
                 ),
                 status_code=404,
             )
+        if body.n > limits.max_pending:
+            return JSONResponse(
+                error_body(f"n: {body.n} choices is over this server's limit of {limits.max_pending} pending "
+                           "completions (--max-pending)", type_="invalid_request_error", param="n"),
+                status_code=400,
+            )
+        if stats["pending"] + body.n > limits.max_pending:
+            stats["rejected"] += 1
+            return JSONResponse(
+                error_body(
+                    f"server overloaded: {stats['pending']} completions in progress (limit {limits.max_pending}, "
+                    f"--max-pending); retry after {limits.retry_after_s} s",
+                    type_="server_error",
+                    code="server_overloaded",
+                ),
+                status_code=503,
+                headers={"Retry-After": str(limits.retry_after_s)},
+            )
         stats["requests"] += 1
+        stats["pending"] += body.n
+        try:
+            return await _complete(body)
+        finally:
+            stats["pending"] -= body.n
+
+    async def _complete(body: ChatCompletionRequest) -> JSONResponse | StreamingResponse:
         messages: list[Message] = [
             {"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages
         ]

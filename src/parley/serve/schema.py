@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from parley.redact import redact
+
 
 class TextPart(BaseModel):
     """One part of a multi-part message content; only text parts are accepted."""
@@ -85,5 +87,8 @@ class ChatCompletionRequest(BaseModel):
 
 
 def error_body(message: str, *, type_: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
-    """An OpenAI-style error payload: ``{"error": {"message", "type", "param", "code"}}``."""
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    """An OpenAI-style error payload: ``{"error": {"message", "type", "param", "code"}}``.
+
+    The message is redacted (:func:`parley.redact.redact`): it can quote what the client sent.
+    """
+    return {"error": {"message": redact(message), "type": type_, "param": param, "code": code}}

@@ -1,10 +1,13 @@
 """Run the app with uvicorn: blocking (``parley serve``) or in a background thread (tests, notebooks).
 
 Both report the bound port after startup, so ``port=0`` (any free port) is race-free.
+:func:`bind_socket` takes the port *before* anything slow happens, so ``parley serve`` reports a busy
+port at once instead of after loading (or building) the model; :func:`run_server` then serves on it.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import threading
@@ -16,7 +19,41 @@ from typing import Any
 
 import uvicorn
 
+from parley.serve.limits import ServeLimits
+from parley.serve.models import resolve_served_model
+
 logger = logging.getLogger(__name__)
+
+
+class PortInUseError(OSError):
+    """The address ``parley serve`` should listen on is taken (or cannot be bound)."""
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (``port=0``: any free port).
+
+    Raises :class:`PortInUseError` with the port and the fix when the address is taken, and a
+    plain ``OSError`` with the address for other bind failures (unknown host, no permission).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(
+                exc.errno,
+                f"port {port} on {host} is already in use (another parley serve or server is listening "
+                f"there); stop that process, or choose another port with --port (--port 0 picks a free one)",
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise OSError(exc.errno, f"cannot listen on {host}:{port}: permission denied; use a port >= 1024") from None
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 class _ReportingServer(uvicorn.Server):
@@ -45,19 +82,20 @@ def load_hf_app(
     dtype: str = "float32",
     served_name: str | None = None,
     num_threads: int | None = None,
+    limits: ServeLimits | None = None,
 ) -> Any:
     """Load a model into an :class:`HFChatModel` and wrap it in the app.
 
     ``model_dir`` is anything the model catalog resolves (``tiny``, ``smollm2``, ``hf:ORG/NAME``, a
-    checkpoint directory); a catalog name is also the served model id unless ``served_name`` is given.
+    checkpoint directory). The served id is ``served_name``, else what
+    :func:`~parley.serve.models.resolve_served_model` gives (a catalog name is its own id, a directory
+    is served under its name).
     """
-    from parley.llm.catalog import get_entry, resolve_model
     from parley.llm.hf import HFChatModel
     from parley.serve.app import create_app
 
-    path = resolve_model(model_dir)
-    default_name = str(model_dir) if get_entry(str(model_dir)) is not None else Path(path).name
-    name = served_name or default_name
+    resolved = resolve_served_model(str(model_dir), served_name)
+    path, name = resolved.path, resolved.served_id
     model = HFChatModel.from_pretrained(
         path,
         device=device,
@@ -67,15 +105,25 @@ def load_hf_app(
         name=name,
         num_threads=num_threads,
     )
-    return create_app(model, served_name=name)
+    return create_app(model, served_name=name, limits=limits)
 
 
 def run_server(
-    app: Any, *, host: str = "127.0.0.1", port: int = 8000, on_ready: Callable[[int], None] | None = None
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    on_ready: Callable[[int], None] | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serve ``app`` until interrupted (SIGINT/SIGTERM shut down gracefully)."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    _ReportingServer(config, on_ready).run()
+    """Serve ``app`` until interrupted (SIGINT/SIGTERM shut down gracefully).
+
+    ``sock``: an already bound socket (from :func:`bind_socket`); else ``host:port`` is bound here.
+    """
+    sock = sock if sock is not None else bind_socket(host, port)
+    # log_config=None: uvicorn's loggers propagate to the root handler parley.log installs (redacted).
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", log_config=None)
+    _ReportingServer(config, on_ready).run(sockets=[sock])
 
 
 class BackgroundServer:
@@ -86,11 +134,17 @@ class BackgroundServer:
     """
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, startup_timeout_s: float = 60.0):
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", log_config=None)
         self._server = _ReportingServer(config)
-        self._thread = threading.Thread(target=self._server.run, name="parley-serve", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="parley-serve", daemon=True)
+        self._sock: socket.socket | None = None
         self.host = host
+        self.port_requested = port
         self.startup_timeout_s = startup_timeout_s
+
+    def _run(self) -> None:
+        assert self._sock is not None
+        self._server.run(sockets=[self._sock])
 
     @property
     def base_url(self) -> str:
@@ -100,7 +154,11 @@ class BackgroundServer:
         return f"http://{self.host}:{self._server.port}/v1"
 
     def start(self) -> BackgroundServer:
-        """Start serving; returns once the socket is bound (raises if startup fails or times out)."""
+        """Start serving; returns once the socket is bound (raises if startup fails or times out).
+
+        A taken port raises :class:`PortInUseError` here, before the server thread starts.
+        """
+        self._sock = bind_socket(self.host, self.port_requested)
         self._thread.start()
         deadline = time.monotonic() + self.startup_timeout_s
         while self._server.port is None:
@@ -117,6 +175,8 @@ class BackgroundServer:
         self._server.should_exit = True
         if self._thread.is_alive():
             self._thread.join(timeout_s)
+        if self._sock is not None:
+            self._sock.close()
 
     def __enter__(self) -> BackgroundServer:
         return self.start()

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from parley.redact import redact_data
 from parley.store.errors import StoreCorruptError, StoreNotFoundError, StoreSchemaError
 from parley.store.files import MANIFEST_NAME, atomic_write_json
 
@@ -40,7 +41,7 @@ class RunManifest(BaseModel):
 
     def save(self, root: Path) -> None:
         """Write the manifest atomically to ``root/run.json``."""
-        atomic_write_json(root / MANIFEST_NAME, self.model_dump(mode="json"))
+        atomic_write_json(root / MANIFEST_NAME, redact_data(self.model_dump(mode="json")))
 
 
 def load_manifest(root: Path) -> RunManifest:

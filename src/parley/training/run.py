@@ -30,6 +30,7 @@ import torch
 
 from parley.config import config_hash
 from parley.debate.types import Transcript
+from parley.redact import redact_data
 from parley.store import TrajectoryStore, make_debate_id
 from parley.tracking import Tracker, create_tracker, debate_table_rows
 from parley.training.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
@@ -97,7 +98,7 @@ class TrainRun:
             run_id = f"{prefix}-{digest[:8]}-{os.urandom(4).hex()}"
             if group.is_main:
                 data = {"run_id": run_id, "config_hash": digest, **(record or {}),
-                        "config": cfg.model_dump(mode="json")}
+                        "config": redact_data(cfg.model_dump(mode="json"))}
                 run_file.write_text(json.dumps(data, indent=2))
         return cls(cfg, run_dir, group.broadcast_object(run_id), digest, group, resume)
 
@@ -123,7 +124,7 @@ class TrainRun:
             return
         self._tracker = create_tracker(self.cfg, self.run_dir, run_name=self.run_id,
                                        resume_step=self.start_step - 1 if self.resume else None)
-        self._tracker.log_params({"config": self.cfg.model_dump(mode="json"), "config_hash": self.digest,
+        self._tracker.log_params({"config": redact_data(self.cfg.model_dump(mode="json")), "config_hash": self.digest,
                                   "run_id": self.run_id, **params})
         self._rollouts = TrajectoryStore.open(self.run_dir / ROLLOUTS_DIR, run_id=self.run_id,
                                               config_hash=self.digest, config={"train_run": self.run_id})
