@@ -90,7 +90,8 @@ def test_bad_request_is_not_retried_and_its_message_reaches_the_user(servers: li
     server = _start(servers, ServerScript(reply=debate_reply, faults=[
         Fault("bad_request", first_n=100, match=_question(3), message=message)]))
     result, out_dir = _generate(server.base_url, tmp_path)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # a debate errored: the work did not all happen
+    assert "1 of 10 stored debates ended with an error" in result.output
 
     assert server.outcome_counts().get("bad_request") == 1  # the solver's call, sent once, never retried
     assert "ref 7731" in result.output and "ProviderError" in result.output  # the CLI shows the message

@@ -1,20 +1,29 @@
-"""Helpers shared by CLI modules: config loading with friendly errors, console output."""
+"""Helpers shared by CLI modules: the error boundary, config loading, console output.
+
+The error boundary (:class:`ParleyGroup`, the root command's class) prints a
+:class:`parley.errors.UserError` as one ``error: ...`` line and exits with its ``exit_code``; every
+other exception propagates with its traceback, because it is a bug to report, not bad input to fix.
+Commands therefore do not catch parley's errors themselves; they only ``fail()`` for problems found by
+the command line itself (an option out of range, a file that cannot be written).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
-from parley.config import ConfigError, ParleyConfig, load_config
+from parley.config import ParleyConfig, load_config
+from parley.errors import UserError
 
 console = Console(stderr=True, soft_wrap=True)
 stdout = Console(soft_wrap=True)
 
 SetOption = typer.Option(
-    None, "--set", help="Override any field: --set section.field=value (repeatable)."
+    None, "--set", metavar="FIELD=VALUE", help="Override any field: --set section.field=value (repeatable)."
 )
 
 
@@ -24,9 +33,33 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+class ParleyGroup(TyperGroup):
+    """The root command group: renders :class:`UserError` as a message, lets everything else through."""
+
+    def invoke(self, ctx: Any) -> Any:  # a click Context (typer's bundled click)
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            fail(str(exc), exc.exit_code)
+
+
 def load_or_fail(config: Path | None, overrides: list[str] | None) -> ParleyConfig:
-    """Load a :class:`ParleyConfig`, turning a :class:`ConfigError` into a clean exit."""
+    """Load a :class:`ParleyConfig` (a :class:`ConfigError` reaches the user as a clean message)."""
+    return load_config(config, overrides or [])
+
+
+def writable_dir(path: Path, option: str = "--out") -> Path:
+    """Create ``path`` as a directory, or fail naming the option when it is a file or cannot be written."""
+    if path.exists() and not path.is_dir():
+        fail(f"{option} {path}: is a file, not a directory; pass a directory path")
     try:
-        return load_config(config, overrides or [])
-    except ConfigError as exc:
-        fail(str(exc))
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"{option} {path}: cannot create the directory ({exc.strerror or exc}); pick a writable location")
+    probe = path / f".parley-write-test-{id(path)}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        fail(f"{option} {path}: cannot write there ({exc.strerror or exc}); pick a writable location")
+    return path

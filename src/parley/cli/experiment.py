@@ -16,12 +16,10 @@ from rich.table import Table
 
 from parley.cli.common import fail, stdout
 from parley.experiments import (
-    ExperimentError,
     ExperimentPlan,
     ExperimentRunner,
     ExperimentStore,
     Mismatch,
-    SpecError,
     build_plan,
     cancel,
     cancel_label,
@@ -96,18 +94,15 @@ def run_cmd(
     experiment_id: str = typer.Option(None, "--id", help="Experiment id (default: name + spec hash)."),
 ) -> None:
     """Run an experiment; rerunning the same spec resumes it (same deterministic id)."""
-    try:
-        spec = load_spec(spec_path, labels or [])
-        if dry_run:
-            plan = build_plan(spec, str(spec_path))
-            stdout.print(plan_table(plan))
-            for arm in plan.arms:
-                stdout.print(f"arm {arm.id}: {arm.values}", markup=False, highlight=False)
-            return
-        runner = _runner(root)
-        record = runner.run(spec, experiment_id, sys.argv, source=str(spec_path))
-    except (SpecError, ExperimentError) as exc:
-        fail(str(exc))
+    spec = load_spec(spec_path, labels or [])
+    if dry_run:
+        plan = build_plan(spec, str(spec_path))
+        stdout.print(plan_table(plan))
+        for arm in plan.arms:
+            stdout.print(f"arm {arm.id}: {arm.values}", markup=False, highlight=False)
+        return
+    runner = _runner(root)
+    record = runner.run(spec, experiment_id, sys.argv, source=str(spec_path))
     _finish(runner.store, record.id, record.status)
 
 
@@ -116,10 +111,7 @@ def resume_cmd(experiment_id: str = typer.Argument(..., metavar="ID"), root: Pat
     """Continue an experiment: interrupted or failed stages re-run, completed ones are re-verified."""
     _store(root).close()
     runner = _runner(root)
-    try:
-        record = runner.resume(experiment_id, sys.argv)
-    except (SpecError, ExperimentError) as exc:
-        fail(str(exc))
+    record = runner.resume(experiment_id, sys.argv)
     _finish(runner.store, record.id, record.status)
 
 
@@ -170,11 +162,8 @@ def cancel_cmd(
     if (experiment_id is None) == (label is None):
         fail("give an experiment ID or --label (not both)")
     store = _store(root)
-    try:
-        results = (cancel_label(store, label, grace_s) if label is not None
-                   else [cancel(store, experiment_id, stage, cascade, grace_s)])
-    except ExperimentError as exc:
-        fail(str(exc))
+    results = (cancel_label(store, label, grace_s) if label is not None
+               else [cancel(store, experiment_id, stage, cascade, grace_s)])
     for r in results:
         stdout.print(f"{r.experiment_id}: cancelled {len(r.cancelled)} stage(s) "
                      f"({', '.join(r.cancelled) or 'none'}); signalled {', '.join(r.signalled) or 'none'}",
@@ -190,15 +179,12 @@ def reproduce_cmd(
 ) -> None:
     """Re-run a manifest's spec into a new experiment, reporting environment differences first."""
     runner = _runner(root)
-    try:
-        result = reproduce(manifest, runner, dry_run=True)
-        _report_mismatches("environment", result.environment)
-        if dry_run:
-            stdout.print(plan_table(result.plan))
-            return
-        result = reproduce(manifest, runner, strict=strict, command=sys.argv)
-    except (ValueError, ExperimentError) as exc:
-        fail(str(exc))
+    result = reproduce(manifest, runner, dry_run=True)
+    _report_mismatches("environment", result.environment)
+    if dry_run:
+        stdout.print(plan_table(result.plan))
+        return
+    result = reproduce(manifest, runner, strict=strict, command=sys.argv)
     _report_mismatches("artifacts", result.artifact_mismatches)
     assert result.record is not None
     _finish(runner.store, result.record.id, result.record.status)

@@ -25,22 +25,23 @@ def build_random(
     """Build the tiny random-init Llama with its locally trained tokenizer into OUT_DIR."""
     from parley.llm.tiny import build_tiny_model
 
+    if hidden_size % num_heads:
+        fail(f"--hidden-size {hidden_size} must be divisible by --num-heads {num_heads}")
+    if out_dir.exists() and not out_dir.is_dir():
+        fail(f"{out_dir}: is a file; pass a directory path")
     if out_dir.exists() and any(out_dir.iterdir()):
         if not force:
             fail(f"{out_dir}: exists and is not empty; pass --force to overwrite it")
         shutil.rmtree(out_dir)
-    try:
-        path = build_tiny_model(
-            out_dir,
-            seed=seed,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            vocab_size=vocab_size,
-            intermediate_size=4 * hidden_size,
-        )
-    except ValueError as exc:
-        fail(str(exc))
+    path = build_tiny_model(
+        out_dir,
+        seed=seed,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        vocab_size=vocab_size,
+        intermediate_size=4 * hidden_size,
+    )
     stdout.print(str(path), highlight=False)
 
 

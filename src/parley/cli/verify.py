@@ -20,13 +20,14 @@ import typer
 
 from parley.cli.common import console, fail
 from parley.cli.verify_code import code_command
+from parley.errors import UserError
 
 app = typer.Typer(help="Score answers with parley's verifiers.", no_args_is_help=True)
 
 _CHUNK = 512
 
 
-class BadLineError(ValueError):
+class BadLineError(UserError, ValueError):
     """A JSONL line that cannot be scored; the message names the file and line."""
 
 

@@ -20,11 +20,12 @@ from typing import IO, Any
 import typer
 
 from parley.cli.common import console, fail
+from parley.errors import UserError
 
 _CHUNK = 256
 
 
-class BadCodeLineError(ValueError):
+class BadCodeLineError(UserError, ValueError):
     """A JSONL line that cannot be scored; the message names the file and line."""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from parley.config.errors import ConfigError
 from parley.config.models import ModelConfig
 from parley.llm.base import ChatModel
 
@@ -30,4 +31,4 @@ def create_model(config: ModelConfig, *, model_path: Path | None = None) -> Chat
         from parley.llm.openai_backend import OpenAIChatModel
 
         return OpenAIChatModel.from_config(config)
-    raise ValueError(f"model.backend: unknown backend {config.backend!r}; known: {', '.join(KNOWN_BACKENDS)}")
+    raise ConfigError(f"model.backend: unknown backend {config.backend!r}; known: {', '.join(KNOWN_BACKENDS)}")

@@ -16,11 +16,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from parley.errors import UserError
+
 METRICS_FILE = "metrics.jsonl"
 PARAMS_FILE = "params.json"
 
 
-class MetricsFileError(ValueError):
+class MetricsFileError(UserError, ValueError):
     """``metrics.jsonl`` is corrupt (a bad line that is not a torn final line)."""
 
 

@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from parley.errors import UserError
 from parley.training.samples import TrainingSample
 
 Estimator = Literal["grpo", "rloo", "reinforce_pp"]
@@ -33,7 +34,7 @@ EPS = 1e-6
 _ZERO_VAR_TOL = 1e-12
 
 
-class SelectionGroupError(ValueError):
+class SelectionGroupError(UserError, ValueError):
     """Best-of-n survivors were passed to a group-relative estimator."""
 
 

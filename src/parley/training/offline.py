@@ -48,6 +48,7 @@ from parley.data.loaders import DatasetError
 from parley.data.problem import Problem
 from parley.debate.parsing import normalize_for_vote
 from parley.debate.types import Transcript
+from parley.errors import UserError
 from parley.rewards.selection import majority_label
 from parley.rewards.shaping import ShapingBatch, shape
 from parley.rewards.signals import DebateSignals, debate_signals
@@ -71,7 +72,7 @@ logger = logging.getLogger(__name__)
 COUNTERFACTUAL_STRATEGIES = ("difference", "coma")
 
 
-class OfflineModeError(ValueError):
+class OfflineModeError(UserError, ValueError):
     """The store or config cannot be trained offline (counterfactual shaping, wrong protocol, ...)."""
 
 

@@ -47,6 +47,7 @@ from parley.debate.context import AgentPool, derive_seed
 from parley.debate.engine import run_protocol
 from parley.debate.prompts import PromptSet
 from parley.debate.types import Transcript
+from parley.errors import UserError
 from parley.llm.types import SamplingParams
 from parley.rewards.shaping import ShapingBatch, shape
 from parley.tracking import LocalTracker
@@ -66,7 +67,7 @@ logger = logging.getLogger(__name__)
 RUN_FILE = "train_run.json"
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError, RuntimeError):
     """The run cannot start or continue (existing run without --resume, config changed, ...)."""
 
 

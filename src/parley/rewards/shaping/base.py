@@ -16,17 +16,18 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from parley.debate.types import Transcript
+from parley.errors import ParleyError, UserError
 from parley.rewards.signals import DebateSignals
 
 PotentialFn = Callable[[Transcript, DebateSignals, int], float]
 """User potential: ``phi(transcript, signals, t)`` of the state after the first ``t`` turns (0..T)."""
 
 
-class ShapingError(ValueError):
+class ShapingError(ParleyError, ValueError):
     """Base class for shaping errors."""
 
 
-class UnknownShapingStrategyError(ShapingError):
+class UnknownShapingStrategyError(UserError, ShapingError):
     """A strategy name that is not registered."""
 
 
