@@ -19,7 +19,7 @@ from typing import IO, Any
 import typer
 
 from parley.cli.common import console, fail
-from parley.cli.verify_code import code_command
+from parley.cli.verify_code import code_command, nothing_scored
 from parley.errors import UserError
 
 app = typer.Typer(help="Score answers with parley's verifiers.", no_args_is_help=True)
@@ -117,6 +117,8 @@ def math_command(
         if out:
             sink.close()
     total = sum(statuses.values())
+    if not total:
+        nothing_scored(input_path, skipped, '{"gold": "1/2", "pred": "0.5"}')
     accuracy = n_correct / total if total else 0.0
     by_status = ", ".join(f"{k}={v}" for k, v in sorted(statuses.items())) or "none"
     console.print(

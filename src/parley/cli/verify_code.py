@@ -15,7 +15,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import typer
 
@@ -73,6 +73,12 @@ def _chunks(records: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]
         yield chunk
 
 
+def nothing_scored(path: Path, skipped: list[str], example: str) -> NoReturn:
+    """Fail (exit 2): the input held no line to score."""
+    why = f"all {len(skipped)} line(s) were malformed and skipped" if skipped else "it is empty"
+    fail(f"{path}: no line to score ({why}); expected one JSON object per line, e.g. {example}")
+
+
 def code_command(
     input_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL with completions."),
     out: Path = typer.Option(None, "--out", "-o", help="Write results here instead of stdout."),
@@ -124,6 +130,8 @@ def code_command(
         if out:
             sink.close()
     total = sum(statuses.values())
+    if not total:
+        nothing_scored(input_path, skipped, '{"task_id": "HumanEval/0", "completion": "    return ..."}')
     by_status = ", ".join(f"{k}={v}" for k, v in sorted(statuses.items())) or "none"
     rate = n_passed / total if total else 0.0
     console.print(f"scored {total} lines: {n_passed} passed ({rate:.1%}); status: {by_status}; "

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from parley.config import ParleyConfig, config_hash
-from parley.data import DatasetError, load_problems
+from parley.data import load_problems
 from parley.data.files import FileLoadReport
 from parley.debate.context import AgentPool
 from parley.generation.agents import build_agents
@@ -107,7 +107,7 @@ def run_generation(
             store, so they run again; every (problem, sample) stays in the store exactly once.
 
     Raises:
-        DatasetError: the dataset is unknown, malformed or holds no problem.
+        DatasetError: the dataset is unknown, malformed or holds no problem (raised by ``load_problems``).
         StoreError: ``output.dir`` cannot hold the store (a file, another config, locked, ...).
         EndpointUnreachableError: a model endpoint refused the connection, does not resolve or failed
             TLS; debates finished before that are saved.
@@ -117,9 +117,6 @@ def run_generation(
 
     report = FileLoadReport()
     problems = load_problems(cfg.dataset, report=report)
-    if not problems:
-        raise DatasetError(f"dataset {cfg.dataset.name!r}: no problems to run (the file or subset is empty); "
-                           "check dataset.name, dataset.limit and the file's contents")
     digest = config_hash(cfg)
     own_scorer = None
     if scorer is None and score:
