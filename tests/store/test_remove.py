@@ -52,7 +52,8 @@ def test_a_crash_between_the_copy_and_the_uncommit_loses_nothing_and_the_next_re
         before = {(t.problem_id, t.sample_index): t.model_dump() for t in store.iter_transcripts()}
         # The state a kill leaves after shard 1 was copied (without p0-1) but before it was uncommitted.
         scan = store._scan()
-        _copy_shard(root, 1, 4, [True, False, True], scan.shard_n_turns(1), lambda t, p, n: pq.write_table(t, p), (8, 8))
+        write = lambda table, path, _rows: pq.write_table(table, path)  # noqa: E731
+        _copy_shard(root, 1, 4, [True, False, True], scan.shard_n_turns(1), write, (8, 8))
     reopened = TrajectoryStore.open(root, config_hash=CONFIG_HASH, config=CONFIG)
     assert {(t.problem_id, t.sample_index): t.model_dump() for t in reopened.iter_transcripts()} == before
     assert reopened.remove({("p0-1", 0)}) == {("p0-1", 0)}
