@@ -1,5 +1,9 @@
 """Helpers shared by CLI modules: the error boundary, config loading, console output.
 
+Help: every command group renders its docstrings as Markdown (:func:`command_group`), so paragraphs
+reflow to the terminal width, ``code`` renders as code and indented example commands stay on one line;
+:class:`ParleyGroup` also drops the type label typer prints beside every flag (``<bool>``).
+
 The error boundary (:class:`ParleyGroup`, the root command's class) prints a
 :class:`parley.errors.UserError` as one ``error: ...`` line and exits with its ``exit_code``; every
 other exception propagates with its traceback, because it is a bug to report, not bad input to fix.
@@ -10,7 +14,7 @@ the command line itself (an option out of range, a file that cannot be written).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 import typer
 from rich.console import Console
@@ -33,8 +37,38 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+HELP_MARKUP: Final = "markdown"
+
+
+def command_group(help: str) -> typer.Typer:
+    """A command group (``parley <group> ...``) with parley's help conventions."""
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=HELP_MARKUP)
+
+
+def _drop_flag_labels(command: Any) -> None:
+    """Give every flag of ``command`` and its subcommands an empty metavar, so help shows no ``<bool>``."""
+    for param in getattr(command, "params", []):
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    original = command.get_help_option
+
+    def help_option(ctx: Any) -> Any:
+        option = original(ctx)
+        if option is not None and option.metavar is None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option
+    for child in getattr(command, "commands", {}).values():
+        _drop_flag_labels(child)
+
+
 class ParleyGroup(TyperGroup):
     """The root command group: renders :class:`UserError` as a message, lets everything else through."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _drop_flag_labels(self)
 
     def invoke(self, ctx: Any) -> Any:  # a click Context (typer's bundled click)
         try:

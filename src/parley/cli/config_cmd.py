@@ -6,11 +6,11 @@ from pathlib import Path
 
 import typer
 
-from parley.cli.common import SetOption, load_or_fail, stdout
+from parley.cli.common import SetOption, command_group, load_or_fail, stdout
 from parley.config import config_hash
 from parley.config.loading import dump_yaml
 
-app = typer.Typer(help="Inspect configuration.", no_args_is_help=True)
+app = command_group("Inspect configuration.")
 
 
 @app.command("show")

@@ -9,11 +9,9 @@ from typing import Any
 
 import typer
 
-from parley.cli.common import SetOption, console, fail, load_or_fail, stdout, writable_dir
+from parley.cli.common import SetOption, command_group, console, fail, load_or_fail, stdout, writable_dir
 
-app = typer.Typer(
-    help="CooperBench: patch evaluation, failure classifiers, analysis and figures.", no_args_is_help=True
-)
+app = command_group("CooperBench: patch evaluation, failure classifiers, analysis and figures.")
 
 ModelConfigOption = typer.Option(
     None, "--model-config", help="YAML config whose `model` section selects the LLM judge (optional)."
@@ -139,12 +137,12 @@ def classify_cmd(
 
 @app.command("eval")
 def eval_cmd(
-    logs: Path = typer.Argument(..., help="Upstream logs directory (<run>/<solo|coop>/<repo>/<task>/<pair>/)."),
-    dataset: Path = typer.Option(..., "--dataset", help="Dataset root holding <repo>/task<id>/ directories."),
-    out: Path = typer.Option(..., "--out", help="Where to write <pair path>/eval.json and summary.json."),
-    repo: Path = typer.Option(None, "--repo", help="Git repository with the base commit (default <task>/repo)."),
+    logs: Path = typer.Argument(..., help="Upstream logs directory (`<run>/<solo|coop>/<repo>/<task>/<pair>/`)."),
+    dataset: Path = typer.Option(..., "--dataset", help="Dataset root holding `<repo>/task<id>/` directories."),
+    out: Path = typer.Option(..., "--out", help="Directory for `<pair path>/eval.json` and `summary.json`."),
+    repo: Path = typer.Option(None, "--repo", help="Git repository with the base commit (default `<task>/repo`)."),
     base_commit: str = typer.Option(
-        None, "--base-commit", help="Base commit (default <task>/base_commit or setup.sh)."
+        None, "--base-commit", help="Base commit (default `<task>/base_commit` or `setup.sh`)."
     ),
     runner: str = typer.Option("sandbox", "--runner", help="sandbox (default), docker, or local (NO isolation)."),
     docker_image: str = typer.Option(None, "--docker-image", help="Image for --runner docker."),

@@ -14,10 +14,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from parley.cli.common import SetOption, console, fail, load_or_fail, stdout, writable_dir
+from parley.cli.common import SetOption, command_group, console, fail, load_or_fail, stdout, writable_dir
 
-app = typer.Typer(help="Evaluate accuracy with confidence intervals and compare arms (paired).",
-                  no_args_is_help=True)
+app = command_group("Evaluate accuracy with confidence intervals and compare arms (paired).")
 
 
 def _pct(value: float | None) -> str:

@@ -14,7 +14,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from parley.cli.common import fail, stdout
+from parley.cli.common import command_group, fail, stdout
 from parley.experiments import (
     ExperimentPlan,
     ExperimentRunner,
@@ -29,11 +29,13 @@ from parley.experiments import (
 )
 from parley.experiments.runner import DB_NAME
 
-app = typer.Typer(help="Run multi-stage experiments (spec -> DAG of stages) that survive crashes.",
-                  no_args_is_help=True)
+app = command_group("Run multi-stage experiments (spec -> DAG of stages) that survive crashes.")
 
 RootOption = typer.Option(Path("experiments"), "--root", envvar="PARLEY_EXPERIMENTS_ROOT",
                           help="Directory holding experiments.db and one directory per experiment.")
+IdArgument = typer.Argument(
+    ..., metavar="ID", help="Experiment id (as `experiment run` and `experiment list` print it)."
+)
 _DONE = ("succeeded", "failed", "cancelled")
 _STYLE = {"succeeded": "green", "failed": "red", "blocked": "yellow", "cancelled": "magenta", "running": "cyan"}
 
@@ -90,7 +92,7 @@ def run_cmd(
     spec_path: Path = typer.Argument(..., metavar="SPEC", help="Experiment spec (YAML)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate every arm and print the plan; run nothing."),
     root: Path = RootOption,
-    labels: list[str] = typer.Option(None, "--label", help="Extra label (repeatable)."),
+    labels: list[str] = typer.Option(None, "--label", metavar="LABEL", help="Extra label (repeatable)."),
     experiment_id: str = typer.Option(None, "--id", help="Experiment id (default: name + spec hash)."),
 ) -> None:
     """Run an experiment; rerunning the same spec resumes it (same deterministic id)."""
@@ -107,7 +109,7 @@ def run_cmd(
 
 
 @app.command("resume")
-def resume_cmd(experiment_id: str = typer.Argument(..., metavar="ID"), root: Path = RootOption) -> None:
+def resume_cmd(experiment_id: str = IdArgument, root: Path = RootOption) -> None:
     """Continue an experiment: interrupted or failed stages re-run, completed ones are re-verified."""
     _store(root).close()
     runner = _runner(root)
@@ -117,7 +119,7 @@ def resume_cmd(experiment_id: str = typer.Argument(..., metavar="ID"), root: Pat
 
 @app.command("status")
 def status_cmd(
-    experiment_id: str = typer.Argument(..., metavar="ID"),
+    experiment_id: str = IdArgument,
     root: Path = RootOption,
     watch: bool = typer.Option(False, "--watch", help="Keep the view live until the experiment ends."),
 ) -> None:
@@ -151,7 +153,9 @@ def list_cmd(root: Path = RootOption, label: str = typer.Option(None, "--label",
 
 @app.command("cancel")
 def cancel_cmd(
-    experiment_id: str = typer.Argument(None, metavar="[ID]"),
+    experiment_id: str = typer.Argument(
+        None, metavar="[ID]", help="Experiment id (as `experiment run` and `experiment list` print it)."
+    ),
     root: Path = RootOption,
     stage: str = typer.Option(None, "--stage", help="Only this stage (a base id cancels all its arms)."),
     cascade: bool = typer.Option(False, "--cascade", help="Also cancel the stage's dependents."),

@@ -58,7 +58,9 @@ def generate_cmd(
     rerun with --retry-errors runs them again. An endpoint that refuses connections stops the run at
     once, naming the endpoint.
 
-    Example: parley generate --set dataset.name=reasoning_gym:basic_arithmetic --set dataset.limit=20
+    Example (the embedded tiny model on 12 arithmetic problems):
+
+        parley generate --set dataset.limit=12 --set output.dir=runs/quick
     """
     from parley.generation import GenerationInterrupted, run_generation
 

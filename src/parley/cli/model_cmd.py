@@ -7,19 +7,21 @@ from pathlib import Path
 
 import typer
 
-from parley.cli.common import fail, stdout
+from parley.cli.common import command_group, fail, stdout
 
-app = typer.Typer(help="Build and locate local models.", no_args_is_help=True)
+app = command_group("Build and locate local models.")
 
 
 @app.command("build-random")
 def build_random(
     out_dir: Path = typer.Argument(..., help="Directory to write the model and tokenizer to."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random initialisation."),
-    hidden_size: int = typer.Option(128, "--hidden-size", min=8),
-    num_layers: int = typer.Option(2, "--num-layers", min=1),
-    num_heads: int = typer.Option(4, "--num-heads", min=1),
-    vocab_size: int = typer.Option(1024, "--vocab-size", min=300),
+    hidden_size: int = typer.Option(128, "--hidden-size", min=8, help="Width of the model (divisible by --num-heads)."),
+    num_layers: int = typer.Option(2, "--num-layers", min=1, help="Transformer layers."),
+    num_heads: int = typer.Option(4, "--num-heads", min=1, help="Attention heads per layer."),
+    vocab_size: int = typer.Option(
+        1024, "--vocab-size", min=300, help="Tokenizer vocabulary (256 bytes + special tokens + merges)."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing directory."),
 ) -> None:
     """Build the tiny random-init Llama with its locally trained tokenizer into OUT_DIR."""

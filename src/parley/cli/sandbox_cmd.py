@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from parley.cli.common import fail
+from parley.cli.common import command_group, fail
 
-app = typer.Typer(help="Run untrusted code in the sandbox.", no_args_is_help=True)
+app = command_group("Run untrusted code in the sandbox.")
 
 #: Exit status of ``parley sandbox run`` per result status (``timeout`` follows GNU timeout's 124).
 EXIT_CODES = {"ok": 0, "error": 1, "timeout": 124, "memory": 137, "killed": 137}

@@ -18,11 +18,11 @@ from typing import IO, Any
 
 import typer
 
-from parley.cli.common import console, fail
+from parley.cli.common import command_group, console, fail
 from parley.cli.verify_code import code_command, nothing_scored
 from parley.errors import UserError
 
-app = typer.Typer(help="Score answers with parley's verifiers.", no_args_is_help=True)
+app = command_group("Score answers with parley's verifiers.")
 
 _CHUNK = 512
 
@@ -83,7 +83,14 @@ def math_command(
     timeout_s: float = typer.Option(10.0, "--timeout", help="Hard limit per comparison, seconds."),
     workers: int = typer.Option(0, "--workers", help="Worker processes (0: one per CPU core)."),
 ) -> None:
-    """Check each prediction against its gold answer with math-verify."""
+    """Check each prediction against its gold answer with math-verify.
+
+    Each input line is a JSON object `{"gold": "1/2", "pred": "The answer is 0.5"}` (`pred` may be
+    null; `id` and other fields are kept). Each output line is the input plus `correct`,
+    `pred_extracted`, `error` and `status`. Example (format in docs/evaluation.md):
+
+        parley verify math examples/pairs.jsonl --out verdicts.jsonl
+    """
     from parley.rewards.math import MathVerifier, MathVerifierConfig
     from parley.rewards.pool import VerifierPool
 

@@ -88,7 +88,15 @@ def code_command(
     memory_mb: int = typer.Option(1024, "--memory-mb", help="Memory limit per program."),
     isolation: str = typer.Option("bwrap", "--isolation", help="bwrap, or none (unsafe, explicit)."),
 ) -> None:
-    """Run each completion against its tests in the sandbox."""
+    """Run each completion against its tests in the sandbox.
+
+    Each input line is `{"task_id": "HumanEval/0", "completion": "..."}` (the problem comes from the
+    bundled HumanEval), a HumanEval record with `prompt`, `entry_point`, `test` and `completion`, or a
+    stdin/stdout record with `tests: [{"input": ..., "output": ...}]` and `completion`. Each output line
+    is the input plus `passed`, `status`, `error` and `score`. Example (format in docs/evaluation.md):
+
+        parley verify code examples/completions.jsonl
+    """
     from pydantic import ValidationError
 
     from parley.rewards.code import score_batch
