@@ -76,9 +76,15 @@ def init_tiny(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from parley.cli.common import console
-    from parley.tiny.sft import TinySFTRecipe, ensure_tiny_sft_model, warm_start_accuracy
+    from parley.tiny.sft import SFT_INFO_FILE, TinySFTRecipe, ensure_tiny_sft_model, tiny_model_dir
 
     recipe = TinySFTRecipe()
+    cached = tiny_model_dir(recipe)
+    if (cached / SFT_INFO_FILE).is_file() and not force:
+        console.print(f"tiny model already built for recipe {recipe.digest()} (cached; --force rebuilds it)",
+                      highlight=False)
+        _print_tiny(cached, eval_problems)
+        return
     with Progress(TextColumn("[bold]tiny model SFT"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("loss {task.fields[loss]}"), console=console) as progress:
         task = progress.add_task("sft", total=recipe.steps, loss="-")
@@ -87,6 +93,13 @@ def init_tiny(
             progress.update(task, completed=step, loss=f"{loss:.3f}")
 
         path = ensure_tiny_sft_model(recipe, force=force, progress=on_step)
+    _print_tiny(path, eval_problems)
+
+
+def _print_tiny(path: Path, eval_problems: int) -> None:
+    from parley.cli.common import console
+    from parley.tiny.sft import warm_start_accuracy
+
     stdout.print(str(path), highlight=False)
     if eval_problems:
         acc, n = warm_start_accuracy(path, n=eval_problems)
