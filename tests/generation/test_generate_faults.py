@@ -149,6 +149,7 @@ def test_missing_api_key_fails_before_any_call(servers: list[ScriptedServer], tm
     server = _start(servers, ServerScript(reply=debate_reply))
     result, out_dir = _generate(server.base_url, tmp_path, **{"model.api_key_env": "PARLEY_TEST_ABSENT_KEY"})
     assert result.exit_code != 0
-    assert "MissingAPIKeyError" in result.output and "PARLEY_TEST_ABSENT_KEY" in result.output
+    assert result.exit_code == 2 and "error: no API key found" in result.output  # bad input: a clean message
+    assert "PARLEY_TEST_ABSENT_KEY" in result.output and "Traceback" not in result.output
     assert server.calls() == []
     assert not any(out_dir.glob("debates-*.parquet"))

@@ -11,12 +11,17 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from parley.config.errors import ConfigError
 from parley.config.models import ModelConfig, ParleyConfig
 from parley.debate.context import Agent, AgentPool
 from parley.llm.base import ChatModel
 from parley.llm.factory import create_model
 
 ModelPathResolver = Callable[[ModelConfig], Path | None]
+
+
+class ModelPathError(ConfigError, FileNotFoundError):
+    """``model.name`` of an ``hf`` model is neither ``tiny`` nor a checkpoint directory."""
 
 
 def resolve_model_path(config: ModelConfig) -> Path | None:
@@ -28,10 +33,11 @@ def resolve_model_path(config: ModelConfig) -> Path | None:
 
         return ensure_tiny_sft_model()
     path = Path(config.name).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(
-            f"model.name: {config.name!r} is not a local checkpoint directory (the hf backend loads local "
-            "checkpoints only; no hub downloads here). Use 'tiny' for the embedded model."
+    if not (path / "config.json").is_file():
+        raise ModelPathError(
+            f"model.name: {config.name!r} is not a local checkpoint directory (no config.json there; the hf "
+            "backend loads local checkpoints only, no hub downloads). Use 'tiny' for the embedded model, or a "
+            "directory written by save_pretrained (e.g. `parley model build-random DIR`)."
         )
     return path
 
