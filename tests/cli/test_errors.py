@@ -129,6 +129,9 @@ def test_out_that_is_a_file(tmp_path: Path) -> None:
     _clean_error(analyze, 2, f"--out {taken}: is a file, not a directory")
     evaluation = runner.invoke(app, ["eval", "run", str(EXAMPLE), "--label", "a", "--out", str(taken)])
     _clean_error(evaluation, 2, f"--out {taken}: is a file, not a directory")
+    pairs = Path(__file__).resolve().parents[2] / "examples" / "pairs.jsonl"
+    verdicts = runner.invoke(app, ["verify", "math", str(pairs), "--out", str(tmp_path)])
+    _clean_error(verdicts, 2, f"--out {tmp_path}: is a directory; pass the path of the file to write")
 
 
 # -- point 5: exit codes that tell the truth ----------------------------------------------------------

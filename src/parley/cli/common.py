@@ -14,7 +14,7 @@ the command line itself (an option out of range, a file that cannot be written).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Final, NoReturn
+from typing import IO, Any, Final, NoReturn
 
 import typer
 from rich.console import Console
@@ -80,6 +80,17 @@ class ParleyGroup(TyperGroup):
 def load_or_fail(config: Path | None, overrides: list[str] | None) -> ParleyConfig:
     """Load a :class:`ParleyConfig` (a :class:`ConfigError` reaches the user as a clean message)."""
     return load_config(config, overrides or [])
+
+
+def open_output(path: Path, option: str = "--out") -> IO[str]:
+    """Open ``path`` for writing text, or fail naming the option when it is a directory or cannot be written."""
+    if path.is_dir():
+        fail(f"{option} {path}: is a directory; pass the path of the file to write")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.open("w", encoding="utf-8")
+    except OSError as exc:
+        fail(f"{option} {path}: cannot write there ({exc.strerror or exc}); pick a writable location")
 
 
 def writable_dir(path: Path, option: str = "--out") -> Path:

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import typer
 
-from parley.cli.common import command_group, console, fail
+from parley.cli.common import command_group, console, fail, open_output
 from parley.cli.verify_code import code_command, nothing_scored
 from parley.errors import UserError
 
@@ -99,7 +99,7 @@ def math_command(
     skipped: list[str] = []
     statuses: Counter[str] = Counter()
     n_correct = 0
-    sink: IO[str] = out.open("w", encoding="utf-8") if out else sys.stdout
+    sink: IO[str] = open_output(out) if out else sys.stdout
     try:
         with VerifierPool(workers or None) as pool:
             verifier = MathVerifier(pool, MathVerifierConfig(timeout_s=timeout_s))

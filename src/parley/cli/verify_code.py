@@ -19,7 +19,7 @@ from typing import IO, Any, NoReturn
 
 import typer
 
-from parley.cli.common import console, fail
+from parley.cli.common import console, fail, open_output
 from parley.errors import UserError
 
 _CHUNK = 256
@@ -116,7 +116,7 @@ def code_command(
     skipped: list[str] = []
     statuses: Counter[str] = Counter()
     n_passed = 0
-    sink: IO[str] = out.open("w", encoding="utf-8") if out else sys.stdout
+    sink: IO[str] = open_output(out) if out else sys.stdout
     layers: str = config.isolation
     try:
         with SandboxPool(config, size=workers) as pool:
