@@ -26,10 +26,11 @@ def test_log_lines_follow_the_current_stderr(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_init_tiny_when_cached_says_so_without_a_progress_bar() -> None:
-    first = runner.invoke(app, ["model", "init-tiny", "--eval-problems", "0"])  # builds it if not cached yet
+    # --quick: the smaller recipe of `parley demo --quick`, so a cold cache builds it in well under a minute.
+    first = runner.invoke(app, ["model", "init-tiny", "--quick", "--eval-problems", "0"])  # builds it if needed
     assert first.exit_code == 0, first.output
-    again = runner.invoke(app, ["model", "init-tiny", "--eval-problems", "0"])
+    again = runner.invoke(app, ["model", "init-tiny", "--quick", "--eval-problems", "0"])
     assert again.exit_code == 0, again.output
     assert "already built" in again.output and "(cached; --force rebuilds it)" in again.output
-    assert "tiny model SFT" not in again.output and "/1500" not in again.output  # no stale 0/1500 bar
+    assert "tiny model SFT" not in again.output and "/200" not in again.output  # no stale 0/200 bar
     assert again.stdout.strip().splitlines()[-1] == first.stdout.strip().splitlines()[-1]  # the same directory

@@ -66,6 +66,7 @@ def tiny_path(
 def init_tiny(
     force: bool = typer.Option(False, "--force", help="Rebuild even if the cache holds this recipe."),
     eval_problems: int = typer.Option(200, "--eval-problems", min=0, help="Held-out problems to measure."),
+    quick: bool = typer.Option(False, "--quick", help="The smaller recipe `parley demo --quick` uses (faster)."),
 ) -> None:
     """Build the embedded tiny model: local tokenizer + small Llama, SFT on scripted debates.
 
@@ -78,7 +79,12 @@ def init_tiny(
     from parley.cli.common import console
     from parley.tiny.sft import SFT_INFO_FILE, TinySFTRecipe, ensure_tiny_sft_model, tiny_model_dir
 
-    recipe = TinySFTRecipe()
+    if quick:
+        from parley.experiments.demo import QUICK
+
+        recipe = TinySFTRecipe(**QUICK["recipe"])
+    else:
+        recipe = TinySFTRecipe()
     cached = tiny_model_dir(recipe)
     if (cached / SFT_INFO_FILE).is_file() and not force:
         console.print(f"tiny model already built for recipe {recipe.digest()} (cached; --force rebuilds it)",
