@@ -162,7 +162,8 @@ def test_plugin_shaping_selected_in_a_train_config(plugins: None, tmp_path: Path
 def test_unregistered_names_fail_at_load_time_listing_the_plugins(plugins: None, tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(None, ["protocol.name=solver_thrice"])
-    assert ("config: protocol.name: unknown protocol 'solver_thrice'; known: mad, self_consistency, single, "
+    assert ("--set protocol.name=solver_thrice: protocol.name: unknown protocol 'solver_thrice'; known: mad, "
+            "self_consistency, single, "
             "solver_twice, svj") in str(err.value)
     with pytest.raises(ConfigError, match="known: counting, hf, litellm, openai"):
         load_config(None, ["model.backend=countin"])

@@ -51,13 +51,32 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class CurrentStderrHandler(logging.StreamHandler):
+    """A stream handler that writes to whatever ``sys.stderr`` is when a record is emitted.
+
+    A live progress display (rich) redirects ``sys.stderr`` so that other output is printed above the
+    bar; a handler holding the original stream would write log lines onto the bar instead.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        """Ignored: the stream is always the current ``sys.stderr``."""
+
+
 def configure_logging(level: str = "INFO", json_format: bool = False) -> None:
     """Send parley's logs to stderr, as text or JSON lines. Safe to call more than once.
 
     The same redacting handler is also put on the root logger, so warnings from libraries (httpx,
     LiteLLM, uvicorn) are formatted and scrubbed the same way instead of going out raw.
     """
-    handler = logging.StreamHandler(sys.stderr)
+    handler = CurrentStderrHandler()
     if json_format:
         handler.setFormatter(JsonFormatter())
     else:

@@ -19,7 +19,8 @@ error that names the config field and lists the known names.
 config model in the lowest layer can validate ``protocol.name`` against the registry (built-ins and
 every plug-in registered so far) without importing the debate layer; the declared module is imported
 only when the unit itself is looked up (:meth:`Registry.get`), which in practice happens in the layer
-that owns the unit and has already imported it. This module imports nothing of parley.
+that owns the unit and has already imported it. This module imports nothing of parley but
+:mod:`parley.errors` (an unknown name is a user error; a duplicate registration is a bug).
 """
 
 from __future__ import annotations
@@ -30,15 +31,17 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from parley.errors import ParleyError, UserError
+
 T = TypeVar("T")
 F = TypeVar("F")
 
 
-class RegistryError(ValueError):
+class RegistryError(ParleyError, ValueError):
     """A registration or a lookup in a :class:`Registry` failed."""
 
 
-class UnknownNameError(RegistryError):
+class UnknownNameError(UserError, RegistryError):
     """A name that no unit is registered under; the message lists the known names."""
 
 

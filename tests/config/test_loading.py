@@ -45,7 +45,8 @@ def test_unknown_field_names_path_and_allowed(tmp_path: Path) -> None:
 def test_unknown_backend_lists_known_backends() -> None:
     with pytest.raises(ConfigError) as err:
         load_config(None, ["model.backend=vllm"])
-    assert "config: model.backend: unknown model backend 'vllm'; known: hf, litellm, openai" in str(err.value)
+    assert ("--set model.backend=vllm: model.backend: unknown model backend 'vllm'; known: hf, litellm, openai"
+            in str(err.value))  # blamed on the --set that wrote it
 
 
 def test_invalid_literal_lists_allowed_values() -> None:

@@ -111,3 +111,25 @@ def test_dry_run_prints_plan_and_rollout_estimates(problems_file: Path, tmp_path
     assert "estimated rollouts: 396" in result.output  # 12 + 2 x 24 + 2 x 168
     assert "arm shaping=difference,seed=1:" in result.output
     assert not (tmp_path / "root").exists()  # a dry run creates nothing
+
+
+def _doc_spec_block() -> str:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "experiments.md").read_text(encoding="utf-8")
+    marker = doc.index("Every field, with the built-in stage kinds")
+    start = doc.index("```yaml\n", marker) + len("```yaml\n")
+    return doc[start:doc.index("```", start)]
+
+
+def test_docs_experiment_spec_validates() -> None:
+    """The spec shown in docs/experiments.md uses only real stage kinds and fields (issue 12, point 4)."""
+    import yaml
+
+    spec = spec_from_mapping(yaml.safe_load(_doc_spec_block()), "docs/experiments.md")
+    plan = build_plan(spec, "docs/experiments.md")
+    assert len(plan.arms) == 4 and {s.kind for s in plan.stages} == {"tiny_prepare", "baseline", "train", "evaluate"}
+
+
+def test_quick_example_spec_validates() -> None:
+    path = Path(__file__).resolve().parents[2] / "examples" / "experiment_quick.yaml"
+    plan = build_plan(load_spec(path), str(path))
+    assert len(plan.arms) == 2 and len(plan.stages) == 5

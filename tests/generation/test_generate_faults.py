@@ -90,7 +90,8 @@ def test_bad_request_is_not_retried_and_its_message_reaches_the_user(servers: li
     server = _start(servers, ServerScript(reply=debate_reply, faults=[
         Fault("bad_request", first_n=100, match=_question(3), message=message)]))
     result, out_dir = _generate(server.base_url, tmp_path)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # a debate errored: the work did not all happen
+    assert "1 of 10 stored debates ended with an error" in result.output
 
     assert server.outcome_counts().get("bad_request") == 1  # the solver's call, sent once, never retried
     assert "ref 7731" in result.output and "ProviderError" in result.output  # the CLI shows the message
@@ -148,6 +149,7 @@ def test_missing_api_key_fails_before_any_call(servers: list[ScriptedServer], tm
     server = _start(servers, ServerScript(reply=debate_reply))
     result, out_dir = _generate(server.base_url, tmp_path, **{"model.api_key_env": "PARLEY_TEST_ABSENT_KEY"})
     assert result.exit_code != 0
-    assert "MissingAPIKeyError" in result.output and "PARLEY_TEST_ABSENT_KEY" in result.output
+    assert result.exit_code == 2 and "error: no API key found" in result.output  # bad input: a clean message
+    assert "PARLEY_TEST_ABSENT_KEY" in result.output and "Traceback" not in result.output
     assert server.calls() == []
     assert not any(out_dir.glob("debates-*.parquet"))

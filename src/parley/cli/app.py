@@ -12,10 +12,13 @@ from parley.cli import serve as serve_cmd
 from parley.cli import train as train_cmd
 from parley.cli import trajectories as trajectories_cmd
 from parley.cli import verify as verify_cmd
+from parley.cli.common import HELP_MARKUP, ParleyGroup
 from parley.log import configure_logging
 
 app = typer.Typer(
     name="parley",
+    cls=ParleyGroup,
+    rich_markup_mode=HELP_MARKUP,
     help="Train and evaluate language models that work in teams.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

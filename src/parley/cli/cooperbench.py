@@ -9,11 +9,9 @@ from typing import Any
 
 import typer
 
-from parley.cli.common import SetOption, console, fail, load_or_fail, stdout
+from parley.cli.common import SetOption, command_group, console, fail, load_or_fail, stdout, writable_dir
 
-app = typer.Typer(
-    help="CooperBench: patch evaluation, failure classifiers, analysis and figures.", no_args_is_help=True
-)
+app = command_group("CooperBench: patch evaluation, failure classifiers, analysis and figures.")
 
 ModelConfigOption = typer.Option(
     None, "--model-config", help="YAML config whose `model` section selects the LLM judge (optional)."
@@ -21,12 +19,18 @@ ModelConfigOption = typer.Option(
 
 
 def _load(runs: Path) -> Any:
+    """The records of RUNS; a path that holds no usable record is an error (nothing to analyse)."""
+    from parley.cooperbench.errors import NothingToAnalyseError
     from parley.cooperbench.loaders import load_runs
 
-    try:
-        return load_runs(runs)
-    except ValueError as exc:
-        fail(str(exc))
+    loaded = load_runs(runs)
+    if not loaded.usable:
+        problems = "; ".join(str(p) for p in loaded.problems[:3]) or "no record found"
+        raise NothingToAnalyseError(
+            f"{runs}: no usable CooperBench record ({len(loaded.records)} read; {problems}); pass a records "
+            ".json file (format in docs/cooperbench.md, e.g. data/cooperbench/runs_command_a_lite.json) or an "
+            "upstream logs directory <run>/<solo|coop>/<repo>/<task>/<pair>/")
+    return loaded
 
 
 def _judge_model(model_config: Path | None, overrides: list[str] | None) -> tuple[Any, str]:
@@ -40,7 +44,7 @@ def _judge_model(model_config: Path | None, overrides: list[str] | None) -> tupl
     cfg = load_or_fail(model_config, overrides)
     try:
         return create_model(cfg.model), ""
-    except (LLMError, ValueError, ImportError) as exc:
+    except (LLMError, ImportError) as exc:
         fail(f"model {cfg.model.backend}/{cfg.model.name}: cannot create the judge model: {exc}")
 
 
@@ -73,12 +77,12 @@ def analyze_cmd(
     from parley.cooperbench.report import render_report
 
     loaded = _load(runs)
+    writable_dir(out)
     model, reason = _judge_model(model_config, overrides)
     findings = asyncio.run(_classify(loaded.records, model, reason, concurrency))
     metrics = analyze(loaded, findings)
     metrics["paper_reference"] = paper_reference.as_dict()
     metrics["llm_judges"] = {"ran": model is not None, "reason_not_run": reason or None}
-    out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
     (out / "findings.json").write_text(json.dumps(_findings_json(findings), indent=1), encoding="utf-8")
     written: list[Path] = []
@@ -113,9 +117,11 @@ def classify_cmd(
     from collections import Counter
 
     loaded = _load(runs)
+    if out.is_dir():
+        fail(f"--out {out}: is a directory; pass the path of the findings .json file to write")
+    writable_dir(out.parent, "--out's directory")
     model, reason = _judge_model(model_config, overrides)
     findings = asyncio.run(_classify(loaded.records, model, reason, concurrency))
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(_findings_json(findings), indent=1), encoding="utf-8")
     counts: Counter[tuple[str, str]] = Counter((f.classifier, f.status) for items in findings.values() for f in items)
     for name in sorted({c for c, _ in counts}):
@@ -131,12 +137,12 @@ def classify_cmd(
 
 @app.command("eval")
 def eval_cmd(
-    logs: Path = typer.Argument(..., help="Upstream logs directory (<run>/<solo|coop>/<repo>/<task>/<pair>/)."),
-    dataset: Path = typer.Option(..., "--dataset", help="Dataset root holding <repo>/task<id>/ directories."),
-    out: Path = typer.Option(..., "--out", help="Where to write <pair path>/eval.json and summary.json."),
-    repo: Path = typer.Option(None, "--repo", help="Git repository with the base commit (default <task>/repo)."),
+    logs: Path = typer.Argument(..., help="Upstream logs directory (`<run>/<solo|coop>/<repo>/<task>/<pair>/`)."),
+    dataset: Path = typer.Option(..., "--dataset", help="Dataset root holding `<repo>/task<id>/` directories."),
+    out: Path = typer.Option(..., "--out", help="Directory for `<pair path>/eval.json` and `summary.json`."),
+    repo: Path = typer.Option(None, "--repo", help="Git repository with the base commit (default `<task>/repo`)."),
     base_commit: str = typer.Option(
-        None, "--base-commit", help="Base commit (default <task>/base_commit or setup.sh)."
+        None, "--base-commit", help="Base commit (default `<task>/base_commit` or `setup.sh`)."
     ),
     runner: str = typer.Option("sandbox", "--runner", help="sandbox (default), docker, or local (NO isolation)."),
     docker_image: str = typer.Option(None, "--docker-image", help="Image for --runner docker."),
@@ -146,15 +152,17 @@ def eval_cmd(
     from collections import Counter
 
     from parley.cooperbench.dataset import find_task, load_task
+    from parley.cooperbench.errors import CooperBenchInputError, NothingToAnalyseError
     from parley.cooperbench.evaluation import evaluate_pair
     from parley.cooperbench.loaders import load_logs_dir
-    from parley.cooperbench.runners import RunnerUnavailableError, make_runner
+    from parley.cooperbench.runners import make_runner
 
-    try:
-        test_runner = make_runner(runner, docker_image=docker_image)
-        loaded = load_logs_dir(logs)
-    except (RunnerUnavailableError, ValueError) as exc:
-        fail(str(exc))
+    test_runner = make_runner(runner, docker_image=docker_image)
+    loaded = load_logs_dir(logs)
+    if not loaded.records:
+        raise NothingToAnalyseError(f"{logs}: no run records found (expected <run>/<solo|coop>/<repo>/<task>/<pair>/"
+                                    "directories holding the agents' patches)")
+    writable_dir(out)
     if test_runner.isolation == "none":
         console.print("warning: --runner local runs model-written tests WITHOUT isolation", markup=False)
     summary: Counter[str] = Counter()
@@ -162,7 +170,7 @@ def eval_cmd(
     for rec in loaded.records:
         try:
             task = load_task(find_task(dataset, rec.repo, rec.task_id), repo_path=repo, base_commit=base_commit)
-        except ValueError as exc:
+        except CooperBenchInputError as exc:
             rows.append({"record": rec.record_id, "error": str(exc)})
             summary["task_missing"] += 1
             continue
@@ -182,8 +190,11 @@ def eval_cmd(
                 "error": outcome.error,
             }
         )
-    out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(
         json.dumps({"counts": dict(summary), "records": rows}, indent=1), encoding="utf-8"
     )
     stdout.print(f"evaluated {len(rows)} records with runner={test_runner.isolation}: {dict(summary)}", markup=False)
+    if summary["task_missing"] == len(rows):
+        example = rows[0]["error"]
+        fail(f"no record was evaluated: the task of every one of the {len(rows)} records is missing from --dataset "
+             f"{dataset} (e.g. {example}); pass the dataset root holding <repo>/task<id>/ directories", code=1)

@@ -14,10 +14,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from parley.cli.common import SetOption, console, fail, load_or_fail, stdout
+from parley.cli.common import SetOption, command_group, console, fail, load_or_fail, stdout, writable_dir
 
-app = typer.Typer(help="Evaluate accuracy with confidence intervals and compare arms (paired).",
-                  no_args_is_help=True)
+app = command_group("Evaluate accuracy with confidence intervals and compare arms (paired).")
 
 
 def _pct(value: float | None) -> str:
@@ -67,7 +66,7 @@ def run_cmd(
     Results go to OUT/LABEL (store/, results.jsonl, summary.json); rerunning resumes. A missing model,
     dataset or verifier is an error, never a zero score.
     """
-    from parley.evaluation import EvaluationError, evaluate
+    from parley.evaluation import evaluate
 
     cfg = load_or_fail(config, overrides)
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -77,11 +76,9 @@ def run_cmd(
     def on_progress(stats: Any, _transcript: Any) -> None:
         progress.update(task_id, total=stats.total, completed=stats.already_done + stats.completed)
 
-    try:
-        with progress:
-            result = evaluate(cfg, label=label, out_dir=out, progress=on_progress)
-    except EvaluationError as exc:
-        fail(str(exc))
+    writable_dir(out)
+    with progress:
+        result = evaluate(cfg, label=label, out_dir=out, progress=on_progress)
     for table in render_summary(result.summary):
         stdout.print(table)
     stdout.print(f"results: {result.directory}")
@@ -97,14 +94,11 @@ def compare_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
 ) -> None:
     """Compare two evaluated arms on the same problems: paired bootstrap CI and exact McNemar test."""
-    from parley.evaluation import EvaluationError, compare
+    from parley.evaluation import compare
 
     if metric not in ("first", "majority"):
         fail(f"--metric: use 'first' or 'majority', not {metric!r}")
-    try:
-        c = compare(dir_a, dir_b, metric=metric, n_resamples=resamples, seed=seed)  # type: ignore[arg-type]
-    except EvaluationError as exc:
-        fail(str(exc))
+    c = compare(dir_a, dir_b, metric=metric, n_resamples=resamples, seed=seed)  # type: ignore[arg-type]
     if as_json:
         stdout.print_json(json.dumps(c.as_dict()))
         return

@@ -16,15 +16,13 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from parley.cli.common import fail, stdout
+from parley.cli.common import command_group, fail, stdout
 from parley.executors.config import BACKENDS, ExecutorSpec
 from parley.experiments import (
-    ExperimentError,
     ExperimentPlan,
     ExperimentRunner,
     ExperimentStore,
     Mismatch,
-    SpecError,
     build_plan,
     cancel,
     cancel_label,
@@ -34,11 +32,13 @@ from parley.experiments import (
 )
 from parley.experiments.runner import DB_NAME
 
-app = typer.Typer(help="Run multi-stage experiments (spec -> DAG of stages) that survive crashes.",
-                  no_args_is_help=True)
+app = command_group("Run multi-stage experiments (spec -> DAG of stages) that survive crashes.")
 
 RootOption = typer.Option(Path("experiments"), "--root", envvar="PARLEY_EXPERIMENTS_ROOT",
                           help="Directory holding experiments.db and one directory per experiment.")
+IdArgument = typer.Argument(
+    ..., metavar="ID", help="Experiment id (as `experiment run` and `experiment list` print it)."
+)
 _DONE = ("succeeded", "failed", "cancelled")
 _STYLE = {"succeeded": "green", "failed": "red", "blocked": "yellow", "cancelled": "magenta", "running": "cyan"}
 
@@ -118,32 +118,29 @@ def run_cmd(
     spec_path: Path = typer.Argument(..., metavar="SPEC", help="Experiment spec (YAML)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate every arm and print the plan; run nothing."),
     root: Path = RootOption,
-    labels: list[str] = typer.Option(None, "--label", help="Extra label (repeatable)."),
+    labels: list[str] = typer.Option(None, "--label", metavar="LABEL", help="Extra label (repeatable)."),
     experiment_id: str = typer.Option(None, "--id", help="Experiment id (default: name + spec hash)."),
     executor: str = ExecutorOption,
     ray_address: str = RayAddressOption,
     max_parallel: int = MaxParallelOption,
 ) -> None:
     """Run an experiment; rerunning the same spec resumes it (same deterministic id)."""
-    try:
-        spec = load_spec(spec_path, labels or [])
-        override = _executor_override(spec.executor, executor, ray_address)
-        if dry_run:
-            plan = build_plan(spec, str(spec_path))
-            stdout.print(plan_table(plan))
-            for arm in plan.arms:
-                stdout.print(f"arm {arm.id}: {arm.values}", markup=False, highlight=False)
-            return
-        runner = _runner(root, override, max_parallel)
-        record = runner.run(spec, experiment_id, sys.argv, source=str(spec_path))
-    except (SpecError, ExperimentError) as exc:
-        fail(str(exc))
+    spec = load_spec(spec_path, labels or [])
+    override = _executor_override(spec.executor, executor, ray_address)
+    if dry_run:
+        plan = build_plan(spec, str(spec_path))
+        stdout.print(plan_table(plan))
+        for arm in plan.arms:
+            stdout.print(f"arm {arm.id}: {arm.values}", markup=False, highlight=False)
+        return
+    runner = _runner(root, override, max_parallel)
+    record = runner.run(spec, experiment_id, sys.argv, source=str(spec_path))
     _finish(runner.store, record.id, record.status)
 
 
 @app.command("resume")
 def resume_cmd(
-    experiment_id: str = typer.Argument(..., metavar="ID"),
+    experiment_id: str = IdArgument,
     root: Path = RootOption,
     executor: str = ExecutorOption,
     ray_address: str = RayAddressOption,
@@ -155,16 +152,13 @@ def resume_cmd(
     store.close()
     spec_executor = ExecutorSpec.model_validate(exp.spec.get("executor") or {}) if exp is not None else None
     runner = _runner(root, _executor_override(spec_executor, executor, ray_address), max_parallel)
-    try:
-        record = runner.resume(experiment_id, sys.argv)
-    except (SpecError, ExperimentError) as exc:
-        fail(str(exc))
+    record = runner.resume(experiment_id, sys.argv)
     _finish(runner.store, record.id, record.status)
 
 
 @app.command("status")
 def status_cmd(
-    experiment_id: str = typer.Argument(..., metavar="ID"),
+    experiment_id: str = IdArgument,
     root: Path = RootOption,
     watch: bool = typer.Option(False, "--watch", help="Keep the view live until the experiment ends."),
 ) -> None:
@@ -198,7 +192,9 @@ def list_cmd(root: Path = RootOption, label: str = typer.Option(None, "--label",
 
 @app.command("cancel")
 def cancel_cmd(
-    experiment_id: str = typer.Argument(None, metavar="[ID]"),
+    experiment_id: str = typer.Argument(
+        None, metavar="[ID]", help="Experiment id (as `experiment run` and `experiment list` print it)."
+    ),
     root: Path = RootOption,
     stage: str = typer.Option(None, "--stage", help="Only this stage (a base id cancels all its arms)."),
     cascade: bool = typer.Option(False, "--cascade", help="Also cancel the stage's dependents."),
@@ -209,11 +205,8 @@ def cancel_cmd(
     if (experiment_id is None) == (label is None):
         fail("give an experiment ID or --label (not both)")
     store = _store(root)
-    try:
-        results = (cancel_label(store, label, grace_s) if label is not None
-                   else [cancel(store, experiment_id, stage, cascade, grace_s)])
-    except ExperimentError as exc:
-        fail(str(exc))
+    results = (cancel_label(store, label, grace_s) if label is not None
+               else [cancel(store, experiment_id, stage, cascade, grace_s)])
     for r in results:
         stdout.print(f"{r.experiment_id}: cancelled {len(r.cancelled)} stage(s) "
                      f"({', '.join(r.cancelled) or 'none'}); signalled {', '.join(r.signalled) or 'none'}",
@@ -229,15 +222,12 @@ def reproduce_cmd(
 ) -> None:
     """Re-run a manifest's spec into a new experiment, reporting environment differences first."""
     runner = _runner(root)
-    try:
-        result = reproduce(manifest, runner, dry_run=True)
-        _report_mismatches("environment", result.environment)
-        if dry_run:
-            stdout.print(plan_table(result.plan))
-            return
-        result = reproduce(manifest, runner, strict=strict, command=sys.argv)
-    except (ValueError, ExperimentError) as exc:
-        fail(str(exc))
+    result = reproduce(manifest, runner, dry_run=True)
+    _report_mismatches("environment", result.environment)
+    if dry_run:
+        stdout.print(plan_table(result.plan))
+        return
+    result = reproduce(manifest, runner, strict=strict, command=sys.argv)
     _report_mismatches("artifacts", result.artifact_mismatches)
     assert result.record is not None
     _finish(runner.store, result.record.id, result.record.status)

@@ -22,19 +22,23 @@ def _status_line(stats: Any) -> str:
 
 
 def render_summary(summary: dict[str, Any]) -> Table:
-    """The final summary as a rich table."""
-    table = Table(title="generation summary", show_header=False)
-    for key in ("run_id", "config_hash", "total", "already_done", "completed", "turns", "accuracy",
-                "scored", "prompt_tokens", "completion_tokens", "cost_usd", "wall_s", "problems_per_hour",
-                "completion_tokens_per_s", "terminations", "errors", "skipped_lines"):
+    """The final summary as a rich table: the whole store first, then what this invocation did."""
+    table = Table(title="generation summary (whole store)", show_header=False)
+    for key in ("run_id", "config_hash", "total", "stored", "accuracy", "scored", "turns", "prompt_tokens",
+                "completion_tokens", "cost_usd", "terminations", "errors", "skipped_lines"):
         value = summary.get(key)
         if key == "accuracy" and value is not None:
-            value = f"{value:.3f} ({summary['scored']} scored)"
+            value = f"{value:.3f} ({summary['correct']}/{summary['scored']} scored)"
         elif key == "cost_usd" and value is None:
             value = "unknown (a model without a known price)"
         elif key == "accuracy" and value is None:
-            value = "n/a (no verifier for this domain)"
+            value = ("n/a (no debate scored yet)" if summary.get("verifier_available")
+                     else "n/a (no verifier for this domain)")
         table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+    run = summary.get("this_run", {})
+    table.add_row("this run", f"{summary.get('completed', 0)} debates completed ({summary.get('already_done', 0)} "
+                  f"already done, {run.get('retried', 0)} retried) in {run.get('wall_s', 0):.1f} s; "
+                  f"{run.get('problems_per_hour')} problems/h, {run.get('completion_tokens_per_s')} tok/s")
     return table
 
 
@@ -47,18 +51,22 @@ def generate_cmd(
     ray_address: str = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS",
                                     help="Ray cluster address for --executor ray (HOST:6379, ray://HOST:10001, auto)."),
     ray_workers: int = typer.Option(2, "--ray-workers", min=1, help="Ray worker actors (--executor ray)."),
+    retry_errors: bool = typer.Option(
+        False, "--retry-errors", help="Run again the debates stored with an error (a failed model call)."
+    ),
 ) -> None:
-    """Run ``protocol.name`` over ``dataset.name`` into ``output.dir``.
+    """Run protocol.name over dataset.name into output.dir.
 
     Rerunning the same command after an interruption resumes: every (problem, sample) ends up in the
-    store exactly once. Example:
+    store exactly once. Debates that ended with an error stay stored (and the command exits 1) until a
+    rerun with --retry-errors runs them again. An endpoint that refuses connections stops the run at
+    once, naming the endpoint.
 
-        parley generate --set dataset.name=reasoning_gym:basic_arithmetic --set dataset.limit=20
+    Example (the embedded tiny model on 12 arithmetic problems):
+
+        parley generate --set dataset.limit=12 --set output.dir=runs/quick
     """
-    from parley.data import DatasetError
-    from parley.generation import run_generation
-    from parley.llm.errors import LLMError
-    from parley.store.errors import StoreError
+    from parley.generation import GenerationInterrupted, run_generation
 
     cfg = load_or_fail(config, overrides)
     if executor not in ("local", "ray"):
@@ -80,14 +88,20 @@ def generate_cmd(
             if executor == "ray":
                 from parley.generation.ray_fanout import run_generation_on_ray
 
+                if retry_errors:
+                    fail("--retry-errors runs with the local executor only; rerun without --executor ray")
                 result = run_generation_on_ray(cfg, address=ray_address, workers=ray_workers,
                                                progress=on_progress, score=not no_score)
             else:
-                result = run_generation(cfg, progress=on_progress, score=not no_score)
-    except (DatasetError, StoreError, LLMError, FileNotFoundError, ValueError, ImportError, RuntimeError) as exc:
-        fail(f"{type(exc).__name__}: {exc}")
+                result = run_generation(cfg, progress=on_progress, score=not no_score, retry_errors=retry_errors)
+    except GenerationInterrupted as exc:
+        fail(str(exc), code=130)
     console.print(render_summary(result.summary))
     for kind, example in result.summary.get("error_examples", {}).items():
         count = result.summary["errors"].get(kind, 0)
         console.print(f"[bold red]{kind}[/] ({count} debate(s)), e.g. {example}", markup=True, highlight=False)
-    console.print(f"store: {result.output_dir}  (view: parley trajectories show {result.output_dir})")
+    console.print(f"store: {result.output_dir}  (view: parley trajectories show {result.output_dir})",
+                  highlight=False)
+    if result.errored:
+        fail(f"{result.errored} of {result.summary['stored']} stored debates ended with an error (see above); "
+             f"fix the cause, then rerun with --retry-errors to run them again", code=1)

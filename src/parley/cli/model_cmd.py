@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from parley.cli.common import console, fail, stdout
+from parley.cli.common import command_group, console, fail, stdout
 
-app = typer.Typer(help="Fetch, build and locate local models.", no_args_is_help=True)
+app = command_group("Fetch, build and locate local models.")
 
 
 @app.command("fetch")
@@ -71,31 +71,34 @@ def list_cmd() -> None:
 def build_random(
     out_dir: Path = typer.Argument(..., help="Directory to write the model and tokenizer to."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random initialisation."),
-    hidden_size: int = typer.Option(128, "--hidden-size", min=8),
-    num_layers: int = typer.Option(2, "--num-layers", min=1),
-    num_heads: int = typer.Option(4, "--num-heads", min=1),
-    vocab_size: int = typer.Option(1024, "--vocab-size", min=300),
+    hidden_size: int = typer.Option(128, "--hidden-size", min=8, help="Width of the model (divisible by --num-heads)."),
+    num_layers: int = typer.Option(2, "--num-layers", min=1, help="Transformer layers."),
+    num_heads: int = typer.Option(4, "--num-heads", min=1, help="Attention heads per layer."),
+    vocab_size: int = typer.Option(
+        1024, "--vocab-size", min=300, help="Tokenizer vocabulary (256 bytes + special tokens + merges)."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing directory."),
 ) -> None:
     """Build the tiny random-init Llama with its locally trained tokenizer into OUT_DIR."""
     from parley.llm.tiny import build_tiny_model
 
+    if hidden_size % num_heads:
+        fail(f"--hidden-size {hidden_size} must be divisible by --num-heads {num_heads}")
+    if out_dir.exists() and not out_dir.is_dir():
+        fail(f"{out_dir}: is a file; pass a directory path")
     if out_dir.exists() and any(out_dir.iterdir()):
         if not force:
             fail(f"{out_dir}: exists and is not empty; pass --force to overwrite it")
         shutil.rmtree(out_dir)
-    try:
-        path = build_tiny_model(
-            out_dir,
-            seed=seed,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            vocab_size=vocab_size,
-            intermediate_size=4 * hidden_size,
-        )
-    except ValueError as exc:
-        fail(str(exc))
+    path = build_tiny_model(
+        out_dir,
+        seed=seed,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        vocab_size=vocab_size,
+        intermediate_size=4 * hidden_size,
+    )
     stdout.print(str(path), highlight=False)
 
 
@@ -118,6 +121,7 @@ def tiny_path(
 def init_tiny(
     force: bool = typer.Option(False, "--force", help="Rebuild even if the cache holds this recipe."),
     eval_problems: int = typer.Option(200, "--eval-problems", min=0, help="Held-out problems to measure."),
+    quick: bool = typer.Option(False, "--quick", help="The smaller recipe `parley demo --quick` uses (faster)."),
 ) -> None:
     """Build the embedded tiny model: local tokenizer + small Llama, SFT on scripted debates.
 
@@ -127,9 +131,20 @@ def init_tiny(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from parley.tiny.sft import TinySFTRecipe, ensure_tiny_sft_model, warm_start_accuracy
+    from parley.tiny.sft import SFT_INFO_FILE, TinySFTRecipe, ensure_tiny_sft_model, tiny_model_dir
 
-    recipe = TinySFTRecipe()
+    if quick:
+        from parley.experiments.demo import QUICK
+
+        recipe = TinySFTRecipe(**QUICK["recipe"])
+    else:
+        recipe = TinySFTRecipe()
+    cached = tiny_model_dir(recipe)
+    if (cached / SFT_INFO_FILE).is_file() and not force:
+        console.print(f"tiny model already built for recipe {recipe.digest()} (cached; --force rebuilds it)",
+                      highlight=False)
+        _print_tiny(cached, eval_problems)
+        return
     with Progress(TextColumn("[bold]tiny model SFT"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("loss {task.fields[loss]}"), console=console) as progress:
         task = progress.add_task("sft", total=recipe.steps, loss="-")
@@ -138,6 +153,13 @@ def init_tiny(
             progress.update(task, completed=step, loss=f"{loss:.3f}")
 
         path = ensure_tiny_sft_model(recipe, force=force, progress=on_step)
+    _print_tiny(path, eval_problems)
+
+
+def _print_tiny(path: Path, eval_problems: int) -> None:
+    from parley.cli.common import console
+    from parley.tiny.sft import warm_start_accuracy
+
     stdout.print(str(path), highlight=False)
     if eval_problems:
         acc, n = warm_start_accuracy(path, n=eval_problems)

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import typer
 
-from parley.cli.common import fail
+from parley.cli.common import command_group, fail
 
-app = typer.Typer(help="Run untrusted code in the sandbox.", no_args_is_help=True)
+app = command_group("Run untrusted code in the sandbox.")
+
+#: Exit status of ``parley sandbox run`` per result status (``timeout`` follows GNU timeout's 124).
+EXIT_CODES = {"ok": 0, "error": 1, "timeout": 124, "memory": 137, "killed": 137}
 
 
 @app.command("run")
@@ -20,10 +23,14 @@ def run(
     stdin: Path | None = typer.Option(None, "--stdin", help="File fed to the program's stdin."),
     isolation: str = typer.Option("bwrap", "--isolation", help="bwrap, or none (unsafe, explicit)."),
 ) -> None:
-    """Run FILE.py sandboxed; print {status, exit_code, stdout, stderr, duration_s, isolation}."""
+    """Run FILE.py sandboxed; print {status, exit_code, stdout, stderr, duration_s, isolation}.
+
+    Exit status: 0 when the program exited 0, 1 when it exited non-zero, 124 when it hit the time
+    limit, 137 when it ran out of memory or was killed; the JSON line is printed in every case.
+    """
     from pydantic import ValidationError
 
-    from parley.sandbox import Sandbox, SandboxConfig, SandboxError
+    from parley.sandbox import Sandbox, SandboxConfig
 
     try:
         code = file.read_text(encoding="utf-8")
@@ -43,11 +50,10 @@ def run(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         fail(f"invalid sandbox option: {problems}")
-    try:
-        result = Sandbox(config).run_python(code, stdin=stdin_bytes)
-    except SandboxError as exc:
-        fail(str(exc))
+    result = Sandbox(config).run_python(code, stdin=stdin_bytes)
     keys = ("status", "exit_code", "stdout", "stderr", "duration_s", "isolation")
     payload = {key: getattr(result, key) for key in keys}
     payload["detail"] = result.detail
     typer.echo(json.dumps(payload))
+    if result.status != "ok":
+        raise typer.Exit(EXIT_CODES.get(result.status, 1))

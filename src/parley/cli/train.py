@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from parley.cli.common import SetOption, console, fail
+from parley.cli.common import SetOption, console
 
 
 def train_cmd(
@@ -22,14 +22,11 @@ def train_cmd(
 
         parley train --set train.steps=10 --set output.dir=runs/rl-identity
     """
-    from parley.config import ConfigError, load_config
+    from parley.config import load_config
     from parley.training.config import TrainRunConfig
-    from parley.training.trainer import TrainingError, train
+    from parley.training.trainer import train
 
-    try:
-        cfg = load_config(config, overrides or [], model=TrainRunConfig)
-    except ConfigError as exc:
-        fail(str(exc))
+    cfg = load_config(config, overrides or [], model=TrainRunConfig)
     progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TextColumn("{task.fields[status]}"), console=console)
     task = progress.add_task("train", total=cfg.train.steps, status="")
@@ -39,11 +36,8 @@ def train_cmd(
                  if k in ("reward/mean", "time/step_s") or k.startswith("eval/accuracy")]
         progress.update(task, completed=step, status=" ".join(parts))
 
-    try:
-        with progress:
-            result = train(cfg, resume=resume, progress=on_step)
-    except (TrainingError, ValueError, FileNotFoundError) as exc:
-        fail(f"{type(exc).__name__}: {exc}")
+    with progress:
+        result = train(cfg, resume=resume, progress=on_step)
     for protocol, by_step in result.eval_accuracy.items():
         steps = sorted(by_step)
         console.print(f"held-out accuracy ({protocol}): " + ", ".join(f"step {s}: {by_step[s]:.1%}" for s in steps))

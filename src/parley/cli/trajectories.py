@@ -17,11 +17,11 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from parley.cli.common import console, fail, stdout
+from parley.cli.common import command_group, console, fail, stdout
 from parley.debate.types import Transcript, Turn
 from parley.store import StoreError, TrajectoryStore
 
-app = typer.Typer(help="Inspect stored debate transcripts.", no_args_is_help=True)
+app = command_group("Inspect stored debate transcripts.")
 
 DirArg = typer.Argument(..., help="Trajectory store directory (holds run.json).")
 

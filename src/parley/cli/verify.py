@@ -18,15 +18,16 @@ from typing import IO, Any
 
 import typer
 
-from parley.cli.common import console, fail
-from parley.cli.verify_code import code_command
+from parley.cli.common import command_group, console, fail, open_output
+from parley.cli.verify_code import code_command, nothing_scored
+from parley.errors import UserError
 
-app = typer.Typer(help="Score answers with parley's verifiers.", no_args_is_help=True)
+app = command_group("Score answers with parley's verifiers.")
 
 _CHUNK = 512
 
 
-class BadLineError(ValueError):
+class BadLineError(UserError, ValueError):
     """A JSONL line that cannot be scored; the message names the file and line."""
 
 
@@ -82,7 +83,14 @@ def math_command(
     timeout_s: float = typer.Option(10.0, "--timeout", help="Hard limit per comparison, seconds."),
     workers: int = typer.Option(0, "--workers", help="Worker processes (0: one per CPU core)."),
 ) -> None:
-    """Check each prediction against its gold answer with math-verify."""
+    """Check each prediction against its gold answer with math-verify.
+
+    Each input line is a JSON object `{"gold": "1/2", "pred": "The answer is 0.5"}` (`pred` may be
+    null; `id` and other fields are kept). Each output line is the input plus `correct`,
+    `pred_extracted`, `error` and `status`. Example (format in docs/evaluation.md):
+
+        parley verify math examples/pairs.jsonl --out verdicts.jsonl
+    """
     from parley.rewards.math import MathVerifier, MathVerifierConfig
     from parley.rewards.pool import VerifierPool
 
@@ -91,7 +99,7 @@ def math_command(
     skipped: list[str] = []
     statuses: Counter[str] = Counter()
     n_correct = 0
-    sink: IO[str] = out.open("w", encoding="utf-8") if out else sys.stdout
+    sink: IO[str] = open_output(out) if out else sys.stdout
     try:
         with VerifierPool(workers or None) as pool:
             verifier = MathVerifier(pool, MathVerifierConfig(timeout_s=timeout_s))
@@ -116,6 +124,8 @@ def math_command(
         if out:
             sink.close()
     total = sum(statuses.values())
+    if not total:
+        nothing_scored(input_path, skipped, '{"gold": "1/2", "pred": "0.5"}')
     accuracy = n_correct / total if total else 0.0
     by_status = ", ".join(f"{k}={v}" for k, v in sorted(statuses.items())) or "none"
     console.print(

@@ -15,16 +15,17 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import typer
 
-from parley.cli.common import console, fail
+from parley.cli.common import console, fail, open_output
+from parley.errors import UserError
 
 _CHUNK = 256
 
 
-class BadCodeLineError(ValueError):
+class BadCodeLineError(UserError, ValueError):
     """A JSONL line that cannot be scored; the message names the file and line."""
 
 
@@ -72,6 +73,12 @@ def _chunks(records: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]
         yield chunk
 
 
+def nothing_scored(path: Path, skipped: list[str], example: str) -> NoReturn:
+    """Fail (exit 2): the input held no line to score."""
+    why = f"all {len(skipped)} line(s) were malformed and skipped" if skipped else "it is empty"
+    fail(f"{path}: no line to score ({why}); expected one JSON object per line, e.g. {example}")
+
+
 def code_command(
     input_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL with completions."),
     out: Path = typer.Option(None, "--out", "-o", help="Write results here instead of stdout."),
@@ -81,7 +88,15 @@ def code_command(
     memory_mb: int = typer.Option(1024, "--memory-mb", help="Memory limit per program."),
     isolation: str = typer.Option("bwrap", "--isolation", help="bwrap, or none (unsafe, explicit)."),
 ) -> None:
-    """Run each completion against its tests in the sandbox."""
+    """Run each completion against its tests in the sandbox.
+
+    Each input line is `{"task_id": "HumanEval/0", "completion": "..."}` (the problem comes from the
+    bundled HumanEval), a HumanEval record with `prompt`, `entry_point`, `test` and `completion`, or a
+    stdin/stdout record with `tests: [{"input": ..., "output": ...}]` and `completion`. Each output line
+    is the input plus `passed`, `status`, `error` and `score`. Example (format in docs/evaluation.md):
+
+        parley verify code examples/completions.jsonl
+    """
     from pydantic import ValidationError
 
     from parley.rewards.code import score_batch
@@ -101,7 +116,7 @@ def code_command(
     skipped: list[str] = []
     statuses: Counter[str] = Counter()
     n_passed = 0
-    sink: IO[str] = out.open("w", encoding="utf-8") if out else sys.stdout
+    sink: IO[str] = open_output(out) if out else sys.stdout
     layers: str = config.isolation
     try:
         with SandboxPool(config, size=workers) as pool:
@@ -123,6 +138,8 @@ def code_command(
         if out:
             sink.close()
     total = sum(statuses.values())
+    if not total:
+        nothing_scored(input_path, skipped, '{"task_id": "HumanEval/0", "completion": "    return ..."}')
     by_status = ", ".join(f"{k}={v}" for k, v in sorted(statuses.items())) or "none"
     rate = n_passed / total if total else 0.0
     console.print(f"scored {total} lines: {n_passed} passed ({rate:.1%}); status: {by_status}; "

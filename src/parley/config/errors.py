@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from parley.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A configuration file or override is malformed; the message names the field path and the fix."""

@@ -66,12 +66,19 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise ConfigError(f"{path}: config file not found")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory; pass a YAML config file (e.g. examples/generate_svj_tiny.yaml)")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
     if data is None:
-        return {}
+        raise ConfigError(f"{path}: the config file is empty; write at least one section (e.g. 'protocol:'), "
+                          "or leave the file out to use the defaults")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}")
     return data
@@ -81,6 +88,8 @@ def _model_at(root: type[BaseModel], loc: Sequence[int | str]) -> type[BaseModel
     """The pydantic model class that owns the field at ``loc`` (for listing allowed field names)."""
     current: Any = root
     for part in loc:
+        if typing.get_origin(current) in (list, tuple, set, frozenset) and typing.get_args(current):
+            current = _unwrap(typing.get_args(current)[0])  # an item of a list field (stages.2.paramz)
         if isinstance(part, int):
             continue
         if isinstance(current, type) and issubclass(current, BaseModel):
@@ -104,8 +113,15 @@ def _unwrap(annotation: Any) -> Any:
     return annotation
 
 
-def format_validation_error(exc: ValidationError, root: type[BaseModel], source: str) -> str:
-    """One line per problem: ``source: field.path: message (allowed: ...)``."""
+def format_validation_error(
+    exc: ValidationError, root: type[BaseModel], source: str, overrides: Sequence[str] = ()
+) -> str:
+    """One line per problem: ``source: field.path: message (allowed: ...)``.
+
+    A problem at (or under) a field that a ``--set`` override wrote is blamed on that override
+    (``--set protocol.max_rounds=abc: ...``), not on the file.
+    """
+    blame = {tuple(path): item for item, (path, _value) in zip(overrides, parse_overrides(overrides), strict=True)}
     lines = []
     for err in exc.errors():
         loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
@@ -113,20 +129,30 @@ def format_validation_error(exc: ValidationError, root: type[BaseModel], source:
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             owner = _model_at(root, loc[:-1])
-            allowed = sorted(owner.model_fields) if owner else []
-            msg = f"unknown field; allowed fields here: {', '.join(allowed)}"
+            if owner is not None:
+                msg = f"unknown field; allowed fields here: {', '.join(sorted(owner.model_fields))}"
+            else:
+                msg = "unknown field"
         elif err["type"] == "literal_error":
             msg = f"{msg} (got {err.get('input')!r})"
-        lines.append(f"{source}: {path}: {msg}")
+        where = source
+        keys = tuple(str(p) for p in loc)
+        for n in range(len(keys), 0, -1):
+            if keys[:n] in blame:
+                where = f"--set {blame[keys[:n]]}"
+                break
+        lines.append(f"{where}: {path}: {msg}")
     return "\n".join(lines)
 
 
-def validate_section(model: type[M], data: Mapping[str, Any], source: str = "config") -> M:
+def validate_section(
+    model: type[M], data: Mapping[str, Any], source: str = "config", overrides: Sequence[str] = ()
+) -> M:
     """Validate ``data`` as ``model``, turning pydantic's error into a :class:`ConfigError`."""
     try:
         return model.model_validate(dict(data))
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, model, source)) from None
+        raise ConfigError(format_validation_error(exc, model, source, overrides)) from None
 
 
 @overload
@@ -156,7 +182,7 @@ def load_config(
     data = _read_yaml(Path(path)) if path is not None else {}
     data = apply_overrides(data, overrides)
     source = str(path) if path is not None else "config"
-    return validate_section(model, data, source)
+    return validate_section(model, data, source, overrides)
 
 
 def config_hash(config: BaseModel) -> str:

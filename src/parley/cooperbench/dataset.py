@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from parley.cooperbench.errors import CooperBenchInputError
+
 
 @dataclass
 class FeatureSpec:
@@ -53,10 +55,10 @@ def load_task(task_dir: str | Path, *, repo_path: Path | None = None, base_commi
     """Read ``task_dir``; ``repo_path``/``base_commit`` override what the layout provides."""
     task_dir = Path(task_dir)
     if not task_dir.is_dir():
-        raise ValueError(f"{task_dir}: task directory not found")
+        raise CooperBenchInputError(f"{task_dir}: task directory not found")
     match = re.fullmatch(r"task(\d+)", task_dir.name)
     if match is None:
-        raise ValueError(f"{task_dir}: expected a directory named task<id>")
+        raise CooperBenchInputError(f"{task_dir}: expected a directory named task<id>")
     spec = TaskSpec(repo=task_dir.parent.name, task_id=int(match.group(1)), path=task_dir)
     for name, attr in (("run_tests.sh", "run_tests"), ("setup.sh", "setup"), ("runner.sh", "runner")):
         if (task_dir / name).is_file():
@@ -83,5 +85,5 @@ def find_task(dataset: str | Path, repo: str, task_id: int) -> Path:
     """``<dataset>/<repo>/task<id>`` (``repo`` as in run logs, e.g. ``pallets_jinja_task``)."""
     path = Path(dataset) / repo / f"task{task_id}"
     if not path.is_dir():
-        raise ValueError(f"{path}: task not found in the dataset")
+        raise CooperBenchInputError(f"{path}: task not found in the dataset")
     return path

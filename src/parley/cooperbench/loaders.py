@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from parley.cooperbench.errors import CooperBenchInputError
 from parley.cooperbench.types import (
     AgentMessage,
     AgentRun,
@@ -172,11 +173,11 @@ def load_records_file(path: str | Path) -> LoadResult:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read a CooperBench records file: {exc}") from exc
+        raise CooperBenchInputError(f"{path}: cannot read a CooperBench records file: {exc}") from exc
     if isinstance(data, dict) and isinstance(data.get("records"), list):
         data = data["records"]
     if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
+        raise CooperBenchInputError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
     result = LoadResult(layout="records_file")
     for i, raw in enumerate(data):
         where = f"{path}#{i}"
@@ -392,7 +393,7 @@ def load_logs_dir(root: str | Path) -> LoadResult:
     """
     root = Path(root)
     if not root.is_dir():
-        raise ValueError(f"{root}: not a directory")
+        raise CooperBenchInputError(f"{root}: not a directory")
     result = LoadResult(layout="logs_dir")
     configs: dict[Path, dict[str, Any]] = {}
     for pair_dir in _pair_dirs(root):
@@ -413,4 +414,4 @@ def load_runs(path: str | Path) -> LoadResult:
         return load_logs_dir(path)
     if path.is_file():
         return load_records_file(path)
-    raise ValueError(f"{path}: no such file or directory (expected a records .json or a logs directory)")
+    raise CooperBenchInputError(f"{path}: no such file or directory (expected a records .json or a logs directory)")

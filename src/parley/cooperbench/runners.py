@@ -23,13 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from parley.cooperbench.errors import CooperBenchInputError
+from parley.errors import WorkFailedError
+
 logger = logging.getLogger(__name__)
 
 RunStatus = Literal["ok", "error", "timeout", "killed", "memory"]
 MAX_OUTPUT_CHARS = 20_000
 
 
-class RunnerUnavailableError(RuntimeError):
+class RunnerUnavailableError(WorkFailedError, RuntimeError):
     """The configured test runner cannot work on this machine; the message says why and what to do."""
 
 
@@ -163,4 +166,4 @@ def make_runner(kind: str, *, docker_image: str | None = None, sandbox_config: A
         return DockerTestRunner(docker_image)
     if kind == "local":
         return LocalTestRunner()
-    raise ValueError(f"runner {kind!r}: expected sandbox, docker or local")
+    raise CooperBenchInputError(f"--runner {kind!r}: expected sandbox, docker or local")

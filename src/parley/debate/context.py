@@ -16,8 +16,9 @@ from dataclasses import dataclass, replace
 from parley.data.problem import Problem
 from parley.debate.prompts import PromptSet
 from parley.debate.types import ParsedTurn, Turn
+from parley.errors import ParleyError
 from parley.llm.base import ChatModel
-from parley.llm.errors import LLMError
+from parley.llm.errors import EndpointUnreachableError, LLMError
 from parley.llm.types import Completion, Message, SamplingParams
 
 
@@ -63,7 +64,7 @@ Intervention = Callable[[TurnRequest], Awaitable[Completion | None]]
 """Return a :class:`Completion` to use instead of sampling the turn, or ``None`` to sample normally."""
 
 
-class AgentError(RuntimeError):
+class AgentError(ParleyError, RuntimeError):
     """A model call failed; the turn is recorded with the error and the debate ends with ``error``."""
 
 
@@ -124,6 +125,8 @@ class DebateContext:
             completion = await self.intervention(request) if self.intervention else None
             if completion is None:
                 completion = await agent.model.complete(list(messages), params)
+        except EndpointUnreachableError:
+            raise  # not a debate outcome: nothing can answer, so the caller stops the whole run
         except LLMError as exc:
             turn = Turn(
                 index=index, role=role, agent_id=request.agent_id, policy_id=agent.policy_id,

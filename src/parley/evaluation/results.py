@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from parley.debate.parsing import normalize_for_vote
 from parley.debate.protocols.voting import majority_vote
+from parley.errors import UserError
 from parley.evaluation.statistics import DEFAULT_ALPHA, proportion
 
 Metric = Literal["first", "majority"]
@@ -27,7 +28,7 @@ SUMMARY_FILE = "summary.json"
 BREAKDOWN_KEYS = ("level", "category", "subject")
 
 
-class EvaluationError(RuntimeError):
+class EvaluationError(UserError, RuntimeError):
     """An evaluation could not produce a trustworthy score (missing model, dataset, verifier, data)."""
 
 

@@ -34,10 +34,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from parley.errors import WorkFailedError
+
 log = logging.getLogger(__name__)
 
 
-class ExecutorError(RuntimeError):
+class ExecutorError(WorkFailedError, RuntimeError):
     """An executor cannot do what was asked; the message names the backend, the problem and the fix."""
 
 

@@ -15,25 +15,30 @@ Retry policy (the runner reads the class of the error a stage raised):
 from __future__ import annotations
 
 from parley.config.errors import ConfigError
+from parley.errors import UserError, WorkFailedError
 
 
-class ExperimentError(RuntimeError):
+class ExperimentError(UserError, RuntimeError):
     """An experiment cannot be run, resumed or found as asked; the message says why and what to do."""
+
+
+class ManifestError(ExperimentError, ValueError):
+    """An experiment manifest cannot be read or is not a parley manifest."""
 
 
 class SpecError(ConfigError):
     """An experiment spec is invalid; the message names the spec file, the field path and the fix."""
 
 
-class TransientStageError(RuntimeError):
+class TransientStageError(WorkFailedError, RuntimeError):
     """Raise from a stage for a failure worth retrying (a flaky service, a preempted worker)."""
 
 
-class StageConfigError(ValueError):
+class StageConfigError(UserError, ValueError):
     """Raise from a stage when its params or config cannot work; never retried."""
 
 
-class StageDataError(ValueError):
+class StageDataError(UserError, ValueError):
     """Raise from a stage when its input data is missing or malformed; never retried."""
 
 
@@ -43,7 +48,7 @@ class StageStopped(Exception):
     stays cancelled, a stage whose runner died is resumed), never as a crash."""
 
 
-class OutputCheckError(RuntimeError):
+class OutputCheckError(WorkFailedError, RuntimeError):
     """A stage's declared output is missing or fails its check; the stage is failed, not complete."""
 
 

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from parley.config.models import DatasetConfig
 from parley.data import DatasetError, load_problems
+from parley.experiments.errors import ManifestError
 from parley.experiments.plan import ExperimentPlan
 from parley.experiments.state import ExperimentStore
 from parley.redact import redact_data
@@ -168,10 +169,10 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read manifest: {exc}") from None
+        raise ManifestError(f"{path}: cannot read manifest: {exc}") from None
     missing = [k for k in ("spec", "packages", "platform", "git") if k not in data]
     if missing:
-        raise ValueError(f"{path}: not a parley experiment manifest (missing {', '.join(missing)})")
+        raise ManifestError(f"{path}: not a parley experiment manifest (missing {', '.join(missing)})")
     return dict(data)
 
 

@@ -44,7 +44,7 @@ def reproduce(manifest_path: str | Path, runner: ExperimentRunner, *, dry_run: b
     """Compare the environment with the manifest's, then (unless ``dry_run``) run its spec anew.
 
     Raises:
-        ValueError: the manifest cannot be read.
+        ManifestError: the manifest cannot be read (a ``ValueError`` too).
         ExperimentError: ``strict`` and the environment differs.
         SpecError: the recorded spec no longer validates here (e.g. a stage kind is missing).
     """

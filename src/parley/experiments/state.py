@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from parley.experiments.errors import ExperimentError
 from parley.experiments.outputs import Artifact
 
 _SCHEMA = """
@@ -120,8 +121,17 @@ class ExperimentStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        root = self.path.parent
+        if root.exists() and not root.is_dir():
+            raise ExperimentError(f"{root}: is a file, not a directory; pass a directory as --root (it holds "
+                                  f"{self.path.name} and one directory per experiment)")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.OperationalError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ExperimentError(f"{self.path}: cannot create the experiment database ({reason}); pass a "
+                                  "writable directory as --root") from None
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA busy_timeout = 60000")
         self._conn.execute("PRAGMA journal_mode = WAL")

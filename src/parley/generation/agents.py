@@ -11,12 +11,17 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from parley.config.errors import ConfigError
 from parley.config.models import ModelConfig, ParleyConfig
 from parley.debate.context import Agent, AgentPool
 from parley.llm.base import ChatModel
 from parley.llm.factory import create_model
 
 ModelPathResolver = Callable[[ModelConfig], Path | None]
+
+
+class ModelPathError(ConfigError, FileNotFoundError):
+    """``model.name`` of an ``hf`` model does not resolve through the model catalog (the message says why)."""
 
 
 def resolve_model_path(config: ModelConfig) -> Path | None:
@@ -29,7 +34,7 @@ def resolve_model_path(config: ModelConfig) -> Path | None:
     try:
         return resolve_model(config.name)
     except ModelNotAvailableError as exc:
-        raise ModelNotAvailableError(f"model.name: {exc}") from exc
+        raise ModelPathError(f"model.name: {exc}") from exc
 
 
 def build_agents(cfg: ParleyConfig, resolver: ModelPathResolver = resolve_model_path) -> AgentPool:

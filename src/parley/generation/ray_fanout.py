@@ -33,6 +33,7 @@ from parley.data import load_problems
 from parley.data.files import FileLoadReport
 from parley.data.problem import Problem
 from parley.debate.types import Transcript
+from parley.errors import WorkFailedError
 from parley.generation.job import GenerationResult, _write_json_atomic
 from parley.generation.runner import ProgressCallback, Scorer, apply_scores, sampling_from_config
 from parley.generation.summary import GenerationStats
@@ -40,7 +41,7 @@ from parley.generation.summary import GenerationStats
 logger = logging.getLogger(__name__)
 
 
-class RayGenerationError(RuntimeError):
+class RayGenerationError(WorkFailedError, RuntimeError):
     """Ray-distributed generation could not finish; what was committed stays, a rerun resumes."""
 
 

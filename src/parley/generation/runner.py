@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Protocol
 
@@ -161,11 +161,31 @@ async def generate(
         if flush_task is not None:
             await flush_task
         await flush(force=True)
-    finally:
+    except BaseException:
+        # A failure that ends the run (an unreachable endpoint, Ctrl-C, a crash in a worker) must not
+        # lose the debates already finished: stop the workers, then commit what is buffered.
         for task in workers:
             task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await _save_finished(flush, flush_task, len(buffer))
+        raise
+    finally:
         if flush_task is not None and not flush_task.done():
             # Never leave a shard half-handed to a writer thread while the caller closes the store.
             await asyncio.wait({flush_task})
     stats.wall_s = stats.elapsed_s
     return stats
+
+
+async def _save_finished(flush: Callable[[bool], Awaitable[None]], flush_task: asyncio.Task[None] | None,
+                         buffered: int) -> None:
+    """Commit the buffered transcripts of a run that is ending with an exception (which the caller re-raises)."""
+    if flush_task is not None:
+        await asyncio.wait({flush_task})
+        if not flush_task.cancelled() and flush_task.exception() is not None:
+            return  # the writer itself failed: that exception is the one the caller reports
+    try:
+        await flush(True)
+    except Exception:
+        logger.exception("could not save %d finished debate(s) while stopping; they will run again on resume",
+                         buffered)

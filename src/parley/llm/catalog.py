@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from parley.errors import UserError
 from parley.llm.packaged_gguf import GGUFWheelSource, fetch_packaged_gguf, is_converted
 from parley.registry import DuplicateNameError, Registry
 
@@ -38,7 +39,7 @@ HUB_PREFIX = "hf:"
 Builder = Callable[..., Path]
 
 
-class ModelNotAvailableError(FileNotFoundError):
+class ModelNotAvailableError(UserError, FileNotFoundError):
     """A model name cannot be resolved to a local checkpoint; the message says how to fix it."""
 
 

@@ -1,19 +1,42 @@
 """Precise exceptions raised by model backends.
 
 Retry logic keys off these types: only :class:`RetryableError` subclasses are retried. Everything
-else (bad request, auth after the one key re-read, missing key) surfaces at once with the
-provider's own message.
+else (bad request, auth after the one key re-read, missing key, an endpoint that cannot be reached at
+all) surfaces at once with the provider's own message. Every one is a
+:class:`parley.errors.WorkFailedError` (the command line prints the message and exits 1; a missing key
+is bad input and exits 2).
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
 
-class LLMError(RuntimeError):
+from parley.errors import WorkFailedError
+
+
+class LLMError(WorkFailedError, RuntimeError):
     """Base class of every model-backend error."""
 
 
 class MissingAPIKeyError(LLMError):
     """No API key was found in the environment or the secrets file (raised before any call)."""
+
+    exit_code: ClassVar[int] = 2
+
+
+class EndpointUnreachableError(LLMError):
+    """Nothing answers at the endpoint: connection refused, the host name does not resolve, or TLS failed.
+
+    Not retried: unlike a timeout or a dropped connection, retrying the same address within a run does
+    not change the answer, and a run that retried it would spend minutes storing nothing but errors.
+    ``endpoint`` is the configured ``api_base`` (or the model name when none is set), ``reason`` one of
+    ``connection refused``, ``host name not found`` or ``TLS handshake failed``.
+    """
+
+    def __init__(self, message: str, endpoint: str, reason: str) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.reason = reason
 
 
 class ProviderError(LLMError):

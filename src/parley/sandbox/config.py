@@ -13,12 +13,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from parley.errors import WorkFailedError
+
 Isolation = Literal["bwrap", "none"]
 Status = Literal["ok", "error", "timeout", "memory", "killed"]
 STATUSES: tuple[str, ...] = ("ok", "error", "timeout", "memory", "killed")
 
 
-class SandboxError(RuntimeError):
+class SandboxError(WorkFailedError, RuntimeError):
     """The sandbox itself failed (not the program it ran): bad request, broken worker, setup error."""
 
 

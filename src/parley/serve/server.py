@@ -19,13 +19,14 @@ from typing import Any
 
 import uvicorn
 
+from parley.errors import UserError
 from parley.serve.limits import ServeLimits
 from parley.serve.models import resolve_served_model
 
 logger = logging.getLogger(__name__)
 
 
-class PortInUseError(OSError):
+class PortInUseError(UserError, OSError):
     """The address ``parley serve`` should listen on is taken (or cannot be bound)."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from parley.errors import UserError
 
-class StoreError(Exception):
+
+class StoreError(UserError):
     """Base class of every trajectory-store error."""
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
@@ -42,6 +42,7 @@ from parley.store.files import (
 from parley.store.ids import make_debate_id, validate_run_id
 from parley.store.manifest import STORE_SCHEMA_VERSION, ConfigChange, RunManifest, load_manifest
 from parley.store.reading import KeyScan, rows_of, scan_keys, shard_batches
+from parley.store.rewrite import remove_debates
 from parley.store.schema import (
     DEBATES_SCHEMA,
     TURNS_SCHEMA,
@@ -252,6 +253,19 @@ class TrajectoryStore:
                 )
             keys.add(key)
         return keys
+
+    def remove(self, keys: Collection[tuple[str, int]]) -> set[tuple[str, int]]:
+        """Remove the committed debates of ``keys`` so they can be written again; returns those removed.
+
+        Shards holding them are rewritten into new shards, never edited in place (see
+        :mod:`parley.store.rewrite` for why a crash midway loses nothing).
+        """
+        self._require_writable("remove debates from")
+        removed, self._next_seq = remove_debates(
+            self.root, self._scan(), keys, self._next_seq, _write_parquet, (TURNS_ROW_GROUP, DEBATES_ROW_GROUP)
+        )
+        self._completed -= removed
+        return removed
 
     def close(self) -> None:
         """Release the write lock (idempotent). Reads keep working after close."""

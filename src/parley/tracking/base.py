@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from parley.errors import UserError
+
 TableRow = Mapping[str, Any]
 """One row of a logged table: column name -> str, int, float, bool or None."""
 
@@ -37,7 +39,7 @@ class Tracker(Protocol):
     def close(self) -> None: ...
 
 
-class TrackingError(ValueError):
+class TrackingError(UserError, ValueError):
     """A configured tracking backend cannot be used (not installed, unreachable, misconfigured); the message
     says which and why. A ``ValueError`` because the fix is in the ``tracking:`` config or the install."""
 

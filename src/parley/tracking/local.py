@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from parley.errors import UserError
 from parley.tracking.base import table_columns
 
 METRICS_FILE = "metrics.jsonl"
@@ -27,7 +28,7 @@ TABLES_DIR = "tables"
 ARTIFACTS_FILE = "artifacts.json"
 
 
-class MetricsFileError(ValueError):
+class MetricsFileError(UserError, ValueError):
     """``metrics.jsonl`` is corrupt (a bad line that is not a torn final line)."""
 
 

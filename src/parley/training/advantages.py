@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from parley.config.models import GROUP_ESTIMATORS, AdvantageScale, Estimator, validate_group_size
+from parley.errors import UserError
 from parley.training.samples import TrainingSample
 
 __all__ = ["GROUP_ESTIMATORS", "AdvantageConfig", "AdvantageResult", "AdvantageStats", "Estimator",
@@ -35,7 +36,7 @@ EPS = 1e-6
 _ZERO_VAR_TOL = 1e-12
 
 
-class SelectionGroupError(ValueError):
+class SelectionGroupError(UserError, ValueError):
     """Best-of-n survivors were passed to a group-relative estimator."""
 
 

@@ -24,12 +24,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from parley.errors import WorkFailedError
 from parley.training.policies import PolicySet
 
 CHECKPOINT_DIR = "checkpoints"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(WorkFailedError, RuntimeError):
     """A checkpoint is missing, corrupted (checksum mismatch) or does not match the run."""
 
 

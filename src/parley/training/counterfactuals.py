@@ -39,12 +39,13 @@ from parley.debate.context import AgentPool, TurnRequest, derive_seed
 from parley.debate.engine import run_protocol
 from parley.debate.prompts import PromptSet
 from parley.debate.types import Transcript, Turn
+from parley.errors import ParleyError
 from parley.llm.types import Completion, SamplingParams, Usage
 
 NullKind = Literal["empty", "reference"]
 
 
-class CounterfactualError(RuntimeError):
+class CounterfactualError(ParleyError, RuntimeError):
     """A counterfactual rollout could not be made as specified."""
 
 

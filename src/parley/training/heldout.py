@@ -24,13 +24,14 @@ from parley.data.problem import Problem
 from parley.debate.context import AgentPool, derive_seed
 from parley.debate.engine import run_protocol
 from parley.debate.prompts import PromptSet
+from parley.errors import UserError
 from parley.evaluation.roles import role_metrics
 from parley.llm.types import SamplingParams
 from parley.training.config import TrainRunConfig
 from parley.training.rollouts import AnswerScorer
 
 
-class HeldOutError(ValueError):
+class HeldOutError(UserError, ValueError):
     """No evaluation problem is left once the training problems are removed."""
 
 

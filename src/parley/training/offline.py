@@ -49,6 +49,7 @@ from parley.data.loaders import DatasetError
 from parley.data.problem import Problem
 from parley.debate.parsing import normalize_for_vote
 from parley.debate.types import Transcript
+from parley.errors import UserError
 from parley.rewards.selection import majority_label
 from parley.rewards.signals import DebateSignals, debate_signals
 from parley.store import TrajectoryStore
@@ -61,7 +62,7 @@ from parley.training.sources import StepBatch, counterfactual_inputs
 logger = logging.getLogger(__name__)
 
 
-class OfflineModeError(ValueError):
+class OfflineModeError(UserError, ValueError):
     """The store or config cannot be trained offline (counterfactual shaping, wrong protocol, ...)."""
 
 

@@ -21,13 +21,14 @@ from parley.debate.engine import run_protocol
 from parley.debate.parsing import normalize_for_vote
 from parley.debate.prompts import PromptSet
 from parley.debate.types import Transcript
+from parley.errors import UserError
 from parley.llm.types import SamplingParams
 from parley.rewards.selection import majority_label
 from parley.rewards.signals import DebateSignals, debate_signals
 from parley.training.config import TrainRunConfig
 
 
-class ScoringError(ValueError):
+class ScoringError(UserError, ValueError):
     """Training problems that cannot be scored (no verifier for their domain, or no gold answer)."""
 
 

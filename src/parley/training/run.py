@@ -30,6 +30,7 @@ import torch
 
 from parley.config import config_hash
 from parley.debate.types import Transcript
+from parley.errors import UserError
 from parley.redact import redact_data
 from parley.store import TrajectoryStore, make_debate_id
 from parley.tracking import Tracker, create_tracker, debate_table_rows
@@ -44,7 +45,7 @@ RUN_FILE = "train_run.json"
 ROLLOUTS_DIR = "rollouts"
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError, RuntimeError):
     """The run cannot start or continue (existing run without --resume, config changed, bad inputs, ...)."""
 
 

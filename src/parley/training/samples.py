@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from parley.debate.types import Transcript
+from parley.errors import UserError
 from parley.rewards.selection import SELECTION_KEY
 
 GroupId = tuple[str, str, int]
@@ -25,7 +26,7 @@ GroupId = tuple[str, str, int]
 
 
 
-class MissingTokenIdsError(ValueError):
+class MissingTokenIdsError(UserError, ValueError):
     """A trainable turn has no token ids / log-probs (remote backends do not return them)."""
 
 

@@ -14,10 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from parley.errors import WorkFailedError
 from parley.viewer.model import DebateView, RunRef, debates_from_rows
 
 
-class SourceError(RuntimeError):
+class SourceError(WorkFailedError, RuntimeError):
     """The source cannot be reached or read; the message says which and why."""
 
 

@@ -17,10 +17,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from parley.errors import WorkFailedError
+
 APP_PATH = Path(__file__).with_name("app.py")
 
 
-class ViewerError(RuntimeError):
+class ViewerError(WorkFailedError, RuntimeError):
     """The viewer cannot start (extra missing, directory missing, port busy, server did not come up)."""
 
 

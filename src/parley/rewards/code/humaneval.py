@@ -23,13 +23,15 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from parley.errors import UserError
+
 HUMANEVAL_SIZE = 164
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _PYTHON_TAGS = ("", "python", "py", "python3")
 HUMANEVAL_FIELDS = ("prompt", "entry_point", "test")
 
 
-class CodeProblemError(ValueError):
+class CodeProblemError(UserError, ValueError):
     """A code problem record is malformed; the message names the field."""
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticCustomError
 
 from parley.debate.types import Transcript
+from parley.errors import ParleyError, UserError
 from parley.registry import Entry, Registry
 from parley.rewards.signals import DebateSignals
 
@@ -25,11 +26,11 @@ PotentialFn = Callable[[Transcript, DebateSignals, int], float]
 """User potential: ``phi(transcript, signals, t)`` of the state after the first ``t`` turns (0..T)."""
 
 
-class ShapingError(ValueError):
+class ShapingError(ParleyError, ValueError):
     """Base class for shaping errors."""
 
 
-class UnknownShapingStrategyError(ShapingError):
+class UnknownShapingStrategyError(UserError, ShapingError):
     """A strategy name that is not registered."""
 
 
