@@ -1,111 +1,125 @@
 """The ``demo_report`` stage kind: turn the demo's stage outputs into ``report.html`` and friends.
 
-Sections: headline accuracy of every arm on the held-out problems (debate protocol) with Wilson
-intervals and paired tests against the identity arm; debate vs single agent vs compute-matched
-self-consistency for the warm start and the single-agent accuracy of each arm; learning curves per arm
-(reward, shaped vs raw reward, per-role reward, KL/approx-KL, entropy); cost and throughput. Every number
-comes from the stage outputs (per-problem results and ``metrics.jsonl``), none is typed.
+The report reads top-down like a results section (sections built in :mod:`parley.experiments.demo_sections`):
+the arm comparison (table beside its figure), held-out questions never seen in training, debate vs
+single agent vs compute-matched self-consistency, learning curves as small multiples, cost and
+throughput last. Every number comes from the stage outputs (per-problem results and ``metrics.jsonl``),
+none is typed. Outputs: ``report.html`` (self-contained), ``report.md``, one CSV of raw values per table,
+``figures/*.svg`` and ``headline.json`` (the arm table at full precision, read by ``parley demo``).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
+from parley.evaluation import EvalResult
 from parley.experiments.registry import StageContext, register_stage_kind
 
+WARM_START = "warm start"
+REFERENCE = "identity"
 
-def _arm_name(arm_id: str) -> str:
-    return (arm_id.split("=", 1)[1].split(",")[0] if "=" in arm_id else arm_id).split("#")[0]
+
+@dataclass(frozen=True)
+class ArmRun:
+    """One trained arm at one seed: its held-out evaluations and its training metrics."""
+
+    name: str
+    arm_id: str
+    seed: int | None
+    debate: EvalResult
+    single: EvalResult | None
+    metrics: list[dict[str, Any]]
+
+    @property
+    def label(self) -> str:
+        return self.name if self.seed is None else f"{self.name} (seed {self.seed})"
+
+
+@dataclass
+class DemoInputs:
+    """The demo's stage outputs, loaded: warm-start baselines, every arm run, the data split."""
+
+    baseline: dict[str, EvalResult]
+    baseline_info: dict[str, Any]
+    prep: dict[str, Any]
+    runs: list[ArmRun] = field(default_factory=list)
+
+    @property
+    def arm_names(self) -> list[str]:
+        names: list[str] = []
+        for run in self.runs:
+            if run.name not in names:
+                names.append(run.name)
+        return names
+
+    @property
+    def several_seeds(self) -> bool:
+        return len({r.label for r in self.runs}) > len(self.arm_names)
+
+    def by_label(self) -> dict[str, ArmRun]:
+        """Row label -> run (``identity`` with one seed per arm, ``identity (seed 1)`` with several)."""
+        return {(r.label if self.several_seeds else r.name): r for r in self.runs}
+
+    def reference_label(self) -> str:
+        labels = list(self.by_label())
+        matches = [label for label in labels if label.split(" (")[0] == REFERENCE]
+        return matches[0] if matches else labels[0]
+
+
+def parse_arm_id(arm_id: str) -> tuple[str, int | None]:
+    """``shaping=identity,seed=1`` -> (``identity``, 1); the strategy is the ``shaping`` value (else the
+    first value), without the content-hash suffix the planner adds to non-trivial values."""
+    values = dict(part.split("=", 1) for part in arm_id.split(",") if "=" in part)
+    if not values:
+        return arm_id.split("#")[0], None
+    name = values.get("shaping", next(iter(values.values()))).split("#")[0]
+    seed_text = next((v for k, v in values.items() if k == "seed" or k.endswith(".seed")), None)
+    return name, int(seed_text) if seed_text is not None and seed_text.lstrip("-").isdigit() else None
+
+
+def load_inputs(ctx: StageContext) -> DemoInputs:
+    """Read the prepare, baseline, train and evaluate outputs this stage depends on."""
+    from parley.evaluation import load_eval
+    from parley.tracking import read_metrics
+
+    base_dir = ctx.input_dir("baseline")
+    inputs = DemoInputs(
+        baseline={name: load_eval(base_dir / name) for name in ("svj", "single", "self_consistency")},
+        baseline_info=json.loads((base_dir / "baseline.json").read_text()),
+        prep=json.loads((ctx.input_dir("prepare") / "model.json").read_text()))
+    trains = ctx.input_dirs("train")
+    evals = ctx.input_dirs("evaluate")
+    # The reference strategy first, then the plan's (spec) order.
+    for arm_id in sorted(evals, key=lambda a: parse_arm_id(a)[0] != REFERENCE):
+        directory = evals[arm_id]
+        name, seed = parse_arm_id(arm_id)
+        single = directory / "single"
+        inputs.runs.append(ArmRun(name, arm_id, seed, load_eval(directory / "svj"),
+                                  load_eval(single) if single.is_dir() else None,
+                                  read_metrics(trains[arm_id] / "run") if arm_id in trains else []))
+    return inputs
 
 
 @register_stage_kind("demo_report")
 def demo_report(ctx: StageContext) -> None:
-    from parley.evaluation import EvalResult, compare, load_eval
-    from parley.evaluation.report import Section, accuracy_table, bar_figure, learning_curve_figure, write_report
-    from parley.tracking import read_metrics
+    from parley.experiments.demo_sections import build_report
 
     out = ctx.output_dir
-    base_dir = ctx.input_dir("baseline")
-    baseline = {name: load_eval(base_dir / name) for name in ("svj", "single", "self_consistency")}
-    k = json.loads((base_dir / "baseline.json").read_text())["self_consistency_k"]
-    evals = ctx.input_dirs("evaluate")
-    trains = ctx.input_dirs("train")
-    debate = {"warm start": baseline["svj"]}
-    single = {}
-    for arm_id, directory in sorted(evals.items()):
-        name = _arm_name(arm_id)
-        debate[name] = load_eval(directory / "svj")
-        single[name] = load_eval(directory / "single")
-    reference = "identity" if "identity" in debate else next(iter(debate))
-    table = accuracy_table(debate, reference_arm=reference)
-    prep = json.loads((ctx.input_dir("prepare") / "model.json").read_text())
-    unseen = set(prep["heldout_unseen_ids"])
-    unseen_debate = {name: EvalResult(res.label, res.directory, [p for p in res.problems if p.problem_id in unseen],
-                                      res.summary) for name, res in debate.items()}
-    unseen_table = accuracy_table(unseen_debate, reference_arm=reference) if unseen else []
-    fig_acc = bar_figure(debate, out / "accuracy_debate.png", title="held-out accuracy, svj protocol")
-    protocols = {"svj (debate)": baseline["svj"], "single": baseline["single"],
-                 f"self-consistency (k={k})": baseline["self_consistency"]}
-    fig_protocols = bar_figure(protocols, out / "protocols_warm_start.png",
-                               title="warm start: debate vs single vs compute-matched self-consistency")
-    protocol_rows = []
-    for label, res in protocols.items():
-        s = res.summary
-        protocol_rows.append({"protocol": label, "accuracy": s["accuracy"], "ci_low": s["ci_low"],
-                              "ci_high": s["ci_high"], "n": s["n"],
-                              "completion_tokens_per_problem": s["tokens"]["completion_per_sample"]
-                              * s["samples_per_problem"]})
-    for name, res in single.items():
-        c = compare(debate[name], res)
-        protocol_rows.append({"protocol": f"{name}: svj vs single", "accuracy": c.accuracy_a.rate,
-                              "ci_low": c.accuracy_a.low, "ci_high": c.accuracy_a.high, "n": c.n,
-                              "single_accuracy": c.accuracy_b.rate, "diff": c.bootstrap.diff,
-                              "mcnemar_p": c.mcnemar.p_value})
-    runs = {_arm_name(a): [read_metrics(d / "run")] for a, d in sorted(trains.items())}
-    curves = []
-    for metric in ("reward/mean", "shaping/mean_reward", "reward/solver", "shaped_reward/solver",
-                   "shaped_reward/verifier", "approx_kl/solver", "entropy/solver"):
-        if any(metric in r for recs in runs.values() for seed in recs for r in seed):
-            curves.append(learning_curve_figure(runs, metric, out / f"curve_{metric.replace('/', '_')}.png"))
-    cost_rows = []
-    for name, recs in runs.items():
-        rows = recs[0]
-        cost_rows.append({
-            "arm": name, "steps": len(rows),
-            "train_seconds": sum(r.get("time/step_s", 0.0) for r in rows),
-            "generation_s": sum(r.get("time/generation_s", 0.0) for r in rows),
-            "counterfactual_s": sum(r.get("time/counterfactual_s", 0.0) for r in rows),
-            "optimisation_s": sum(r.get("time/optimisation_s", 0.0) for r in rows),
-            "counterfactual_rollouts": sum(r.get("counterfactual/rollouts", 0.0) for r in rows),
-            "mean_rollouts_per_s": sum(r.get("perf/rollouts_per_s", 0.0) for r in rows) / max(len(rows), 1),
-            "final_shaped_minus_raw": rows[-1].get("shaping/mean_abs_delta") if rows else None,
-        })
-    sections = [
-        Section(title=f"Held-out accuracy by training arm (svj protocol; paired tests vs {reference})",
-                text="Wilson 95% intervals; paired bootstrap of the difference and exact McNemar test on the same "
-                     f"{prep['heldout']} held-out problems (distinct instances never trained on; "
-                     f"{prep['heldout_question_overlap']:.0%} of them repeat a training question).",
-                table=table, figures=[fig_acc]),
-        Section(title="The same comparison on held-out questions that never occur in training",
-                text=f"{len(unseen)} of {prep['heldout']} held-out problems "
-                     f"({1 - prep['heldout_question_overlap']:.0%}) "
-                     f"ask a question absent from the {prep['train']} training problems; the tiny task family has few "
-                     "distinct questions, so this subset measures generalisation to unseen arithmetic facts.",
-                table=unseen_table),
-        Section(title="Debate vs single agent vs compute-matched self-consistency", table=protocol_rows,
-                figures=[fig_protocols]),
-        Section(title="Learning curves per arm", figures=curves),
-        Section(title="Cost and throughput", table=cost_rows),
-    ]
-    html, md = write_report(out, "parley demo: credit assignment for a debate team", sections)
-    headline = [{"arm": r["arm"], "accuracy": r["accuracy"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-                 "diff_vs_ref": r["diff_vs_ref"], "diff_ci_low": r["diff_ci_low"], "diff_ci_high": r["diff_ci_high"],
-                 "mcnemar_p": r["mcnemar_p"]} for r in table]
-    (out / "headline.json").write_text(json.dumps({"reference": reference, "rows": headline,
-                                                   "report": str(html), "markdown": str(md)}, indent=2,
-                                                  default=_jsonable))
+    inputs = load_inputs(ctx)
+    ctx.progress("writing the report", 0.5)
+    report, arm_rows = build_report(inputs)
+    paths = report.write(out)
+    headline = [{k: r[k] for k in ("arm", "accuracy", "ci_low", "ci_high", "n", "correct", "diff_vs_ref",
+                                   "diff_ci_low", "diff_ci_high", "mcnemar_b", "mcnemar_c", "mcnemar_p")}
+                for r in arm_rows]
+    (out / "headline.json").write_text(json.dumps(
+        {"reference": WARM_START, "rows": headline, "report": str(paths["html"]), "markdown": str(paths["md"]),
+         "tables": {k.split(":", 1)[1]: str(p) for k, p in paths.items() if k.startswith("csv:")}},
+        indent=2, default=_jsonable))
+    ctx.progress(f"report: {paths['html']}", 1.0)
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any) -> str:
     return str(value)
