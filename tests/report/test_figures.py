@@ -34,6 +34,14 @@ def test_text_cut_by_the_canvas_is_reported() -> None:
     assert text_overflow(ok) == []
 
 
+def test_texts_running_into_each_other_are_reported() -> None:
+    fig = new_figure(4, 3)
+    ax = fig.subplots()
+    ax.text(0.5, 0.5, "first label", ha="center")
+    ax.text(0.52, 0.5, "second label", ha="center")
+    assert text_overflow(fig) == ["'first label' overlaps 'second label'"]
+
+
 def test_missing_values_are_labelled_not_drawn_as_zero() -> None:
     palette = Palette(["solo", "coop"])
     fig = bar_chart(["auc", "rate"], {"solo": [Estimate("solo", 0.4, 0.3, 0.5), None],

@@ -42,7 +42,7 @@ OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "
 EXTRA = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 REFERENCE_COLOUR = "#6b6b6b"
 WIDE_IN = 9.6  # a full-width figure (about 920 px at 96 dpi)
-HALF_IN = 5.6  # a figure beside a table
+HALF_IN = 4.6  # a figure beside a table (about 440 px: shown near its natural size)
 
 
 class FigureLayoutError(ValueError):
@@ -197,21 +197,19 @@ def _drawn_texts(fig: Figure) -> list[Text | Legend]:
     for ax in fig.axes:
         # Direct children: the three titles, texts, annotations and the legend; then axis labels and ticks.
         items += [child for child in ax.get_children() if isinstance(child, Text | Legend)]
-        items += [ax.xaxis.label, ax.yaxis.label]
+        items += [ax.xaxis.label, ax.yaxis.label, ax.xaxis.get_offset_text(), ax.yaxis.get_offset_text()]
         for axis in (ax.xaxis, ax.yaxis):
             low, high = sorted(axis.get_view_interval())
             eps = 1e-9 * max(1.0, abs(high - low))
             items += [label for loc, label in zip(axis.get_majorticklocs(), axis.get_majorticklabels(), strict=False)
                       if low - eps <= loc <= high + eps]
-        items += ax.texts
-        legend = ax.get_legend()
-        if legend is not None:
-            items.append(legend)
-    return items
+    unique: dict[int, Text | Legend] = {id(item): item for item in items}
+    return list(unique.values())
 
 
 def text_overflow(fig: Figure, tolerance_px: float = 1.0) -> list[str]:
-    """The texts (and legends) of ``fig`` that the canvas or their clip box would cut, after layout."""
+    """The texts (and legends) of ``fig`` that the canvas or their clip box would cut, and pairs of texts
+    that overlap each other (e.g. a panel title running into the next panel's tick labels), after layout."""
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     canvas.draw()
     renderer = canvas.get_renderer()
@@ -222,6 +220,7 @@ def text_overflow(fig: Figure, tolerance_px: float = 1.0) -> list[str]:
         return bool(box.x0 < limit.x0 - tolerance_px or box.y0 < limit.y0 - tolerance_px
                     or box.x1 > limit.x1 + tolerance_px or box.y1 > limit.y1 + tolerance_px)
 
+    drawn: list[tuple[str, Any]] = []
     for artist in _drawn_texts(fig):
         if not artist.get_visible():
             continue
@@ -235,6 +234,13 @@ def text_overflow(fig: Figure, tolerance_px: float = 1.0) -> list[str]:
         clip = artist.get_clip_box() if artist.get_clip_on() else None
         if outside(box, frame) or (clip is not None and outside(box, clip)):
             cut.append(artist.get_text())
+        drawn.append((artist.get_text(), box))
+    for i, (text_a, a) in enumerate(drawn):
+        for text_b, b in drawn[i + 1:]:
+            width = min(a.x1, b.x1) - max(a.x0, b.x0)
+            height = min(a.y1, b.y1) - max(a.y0, b.y0)
+            if width > tolerance_px and height > tolerance_px:
+                cut.append(f"{text_a!r} overlaps {text_b!r}")
     return cut
 
 
