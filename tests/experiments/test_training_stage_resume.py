@@ -24,20 +24,21 @@ COMPARED = ("reward/mean", "reward/solver", "policy_loss/solver", "advantage_std
 
 
 def _spec() -> dict[str, Any]:
-    recipe = {k: v for k, v in dataclasses.asdict(SMALL_RECIPE).items() if k not in ("task", "role_weights")}
+    recipe = {k: v for k, v in dataclasses.asdict(SMALL_RECIPE).items() if k != "role_weights"}
     return {
         "name": "train-resume",
         "config": {
             "model": {"backend": "hf", "name": "tiny", "batch_size": 64},
             "protocol": {"name": "svj", "max_rounds": 1},
-            "dataset": {"name": "reasoning_gym:basic_arithmetic", "size": 40, "seed": 3, "options": TASK},
+            "dataset": {"name": "arithmetic", "size": 40, "seed": 3, "options": TASK},
             "generation": {"max_new_tokens": 20},
             "train": {"steps": 4, "problems_per_step": 4, "group_size": 2, "lr": 1e-3, "checkpoint_every": 1,
                       "seed": 5},
         },
         "stages": [
             {"id": "prepare", "kind": "tiny_prepare", "outputs": ["model.json", "train.jsonl", "heldout.jsonl"],
-             "params": {"recipe": recipe, "train_size": 30, "heldout_size": 10}},
+             "params": {"recipe": recipe, "train_size": 30, "heldout_size": 10,
+                        "exclude_sft_questions": False}},
             {"id": "train", "kind": "train", "needs": ["prepare"],
              "outputs": [{"path": "final.json", "format": "json", "required_keys": ["shared"]},
                          {"path": "run/metrics.jsonl", "format": "jsonl", "min_records": 4}]},

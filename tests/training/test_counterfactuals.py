@@ -120,11 +120,15 @@ def test_fraction_selects_debates_and_shaping_needs_their_inputs() -> None:
     with pytest.raises(ValueError, match="fraction"):
         select_debates(3, 1.5, seed=0)
     cfg, agents = svj(use_judge=False), pool(verifier=1.0)
-    originals = [debate(cfg, agents, sample_index=i) for i in range(4)]
-    result = asyncio.run(difference_counterfactuals(originals, [PROBLEM] * 4, run_fn=Recorder(cfg, agents),
-                                                    fraction=0.5, seed=3))
+    # Two problems x G=2: fraction 0.5 selects one WHOLE problem group (never half of each group, which
+    # would leave singleton GRPO groups with advantage 0).
+    second = PROBLEM.model_copy(update={"id": "p2"})
+    originals = [debate(cfg, agents, sample_index=i, problem=p) for p in (PROBLEM, second) for i in range(2)]
+    result = asyncio.run(difference_counterfactuals(originals, {"p1": PROBLEM, "p2": second},
+                                                    run_fn=Recorder(cfg, agents), fraction=0.5, seed=3))
     assert len(result.debate_ids) == 2 and result.cost.rollouts == 4
     chosen = [t for t in originals if t.debate_id in result.debate_ids]
+    assert len({t.problem_id for t in chosen}) == 1
     ok = shape({"name": "difference"}, ShapingBatch(chosen, [signals_of(t) for t in chosen],
                                                      counterfactual_outcomes=result.outcomes))
     assert ok.rewards == [[1.0, 0.0, 1.0, 0.0, 1.0, 0.0]] * 2

@@ -17,8 +17,8 @@ from parley.training.checkpoint import checkpoint_dirs, verify_checkpoint
 from parley.training.config import TrainRunConfig
 from parley.training.offline import OfflineModeError, OfflineStepStream
 from parley.training.trainer import train
+from tests.training.tiny_rl_support import TASK
 
-TASK = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1, "operators": ["+", "-"]}
 N_PROBLEMS, SAMPLES = 10, 3
 
 
@@ -31,7 +31,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     cfg = ParleyConfig.model_validate({
         "model": {"backend": "hf", "name": str(model_dir), "batch_size": 32},
         "protocol": {"name": "svj", "max_rounds": 1},
-        "dataset": {"name": "reasoning_gym:basic_arithmetic", "size": N_PROBLEMS, "seed": 4, "options": TASK},
+        "dataset": {"name": "arithmetic", "size": N_PROBLEMS, "seed": 4, "options": TASK},
         "generation": {"max_new_tokens": 12, "samples_per_problem": SAMPLES, "concurrency": 8, "flush_every": 7,
                        "temperature": 1.0},
         "output": {"dir": str(base / "store")},
@@ -44,7 +44,7 @@ def _cfg(model_dir: Path, store_dir: Path, out: Path, **train: Any) -> TrainRunC
     return TrainRunConfig.model_validate({
         "model": {"backend": "hf", "name": str(model_dir), "batch_size": 32},
         "protocol": {"name": "svj", "max_rounds": 1},
-        "dataset": {"name": "reasoning_gym:basic_arithmetic", "size": N_PROBLEMS, "seed": 4, "options": TASK},
+        "dataset": {"name": "arithmetic", "size": N_PROBLEMS, "seed": 4, "options": TASK},
         "train": {"steps": 2, "problems_per_step": 2, "group_size": SAMPLES, "lr": 1e-3, "checkpoint_every": 1,
                   "offline_store": str(store_dir), **train},
         "output": {"dir": str(out)},
@@ -100,3 +100,23 @@ def test_offline_rejects_a_store_of_another_protocol(store: tuple[Path, Path], t
     cfg = cfg.model_copy(update={"protocol": cfg.protocol.model_copy(update={"name": "single"})})
     with pytest.raises(OfflineModeError, match=r"protocol\.name"):
         train(cfg)
+
+
+def test_offline_refuses_a_store_sampled_at_another_temperature(store: tuple[Path, Path], tmp_path: Path) -> None:
+    model_dir, store_dir = store
+    with pytest.raises(OfflineModeError, match=r"generation.temperature=1.0 but train.temperature=0.7"):
+        train(_cfg(model_dir, store_dir, tmp_path / "run", temperature=0.7))
+
+
+def test_offline_refuses_a_greedy_store(store: tuple[Path, Path], tmp_path: Path) -> None:
+    model_dir, _ = store
+    cfg = ParleyConfig.model_validate({
+        "model": {"backend": "hf", "name": str(model_dir), "batch_size": 32},
+        "protocol": {"name": "svj", "max_rounds": 1},
+        "dataset": {"name": "arithmetic", "size": 2, "seed": 4, "options": TASK},
+        "generation": {"max_new_tokens": 4, "samples_per_problem": 1, "temperature": 0.0},
+        "output": {"dir": str(tmp_path / "greedy")},
+    })
+    run_generation(cfg)
+    with pytest.raises(OfflineModeError, match="sampled greedily"):
+        train(_cfg(model_dir, tmp_path / "greedy", tmp_path / "run"))

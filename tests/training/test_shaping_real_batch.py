@@ -89,7 +89,7 @@ def test_equal_to_identity_where_the_definition_says_so(real_batch: tuple[Rollou
 def test_potential_telescopes_on_real_debates(real_batch: tuple[RolloutBatch, dict[str, object]]) -> None:
     batch, _ = real_batch
     gamma = 0.9
-    shaped = _shape(batch, {"name": "potential", "phi": "answer_correct", "gamma": gamma})
+    shaped = _shape(batch, {"name": "potential", "phi": "answer_correct", "gamma": gamma, "target": "step"})
     for rewards, s, g in zip(shaped, batch.signals, batch.outcomes, strict=True):
         T = len(rewards)
         phi = [1.0 if c else 0.0 for c in s.latest_answer_correct]

@@ -30,7 +30,8 @@ def _cfg(out: Path, **extra: object) -> TrainRunConfig:
 def test_training_run_writes_metrics_checkpoints_eval_and_final_model(tmp_path: Path) -> None:
     result = train(_cfg(tmp_path / "run"))
     records = read_metrics(tmp_path / "run")
-    assert [r["step"] for r in records] == [1, 2, 3]
+    assert [r["step"] for r in records] == [0, 1, 2, 3]  # step 0: the warm start's held-out evaluation
+    assert "eval/accuracy/single" in records[0] and "reward/mean" not in records[0]
     last = records[-1]
     for key in ("reward/solver", "shaped_reward/verifier", "advantage_mean/judge", "policy_loss/solver",
                 "entropy/solver", "clip_fraction/solver", "generated_tokens/solver", "debate/rounds_used",
@@ -70,7 +71,7 @@ def test_killed_run_resumes_and_reproduces_uninterrupted_metrics(tmp_path: Path)
     train(_cfg(killed), resume=True)
     got = {r["step"]: r for r in read_metrics(killed)}
     want = {r["step"]: r for r in read_metrics(reference)}
-    assert sorted(got) == [1, 2, 3]  # no duplicated or missing steps
+    assert sorted(got) == [0, 1, 2, 3]  # no duplicated or missing steps
     for key in COMPARED:
         assert got[3][key] == pytest.approx(want[3][key], rel=1e-5, abs=1e-6), key
 
@@ -97,6 +98,8 @@ def test_corrupted_checkpoint_is_named(tmp_path: Path) -> None:
         ({"train.shaping": {"name": "shapley"}}, "identity"),
         ({"train.policy.roles": {"critic": {"frozen": True}}}, "critic"),
         ({"model.backend": "openai"}, "model.backend"),
+        ({"train.shaping": {"name": "difference", "roles": ["critic"]}}, "train.shaping.roles"),
+        ({"train.shaping": {"name": "potential", "target": "step"}}, "verifier turn reward 0"),
     ],
 )
 def test_invalid_combinations_fail_at_validation(tmp_path: Path, override: dict[str, object], field: str) -> None:

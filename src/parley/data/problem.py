@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Domain = Literal["math", "code", "reasoning", "judge"]
+Domain = Literal["math", "code", "reasoning", "judge", "integer"]
 
 
 class Problem(BaseModel):

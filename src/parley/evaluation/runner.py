@@ -16,7 +16,9 @@ first, then pick ``protocol.num_samples`` with :func:`matched_self_consistency_k
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -135,6 +137,38 @@ def _collect(transcripts: Iterable[Transcript], problems: Sequence[Problem], sam
     return results
 
 
+ROLES_FILE = "roles.jsonl"
+
+
+def _write_roles(store: Any, problems: Sequence[Problem], scorer: Any, arm_dir: Path) -> dict[str, Any]:
+    """Write ``roles.jsonl`` (one :class:`~parley.evaluation.roles.RoleRow` per problem, first sample) and
+    return summary fields: per-role metrics, and for self-consistency the share of problems whose samples
+    all gave the same answer (``samples_identical_share``: near 1, the vote adds nothing)."""
+    from parley.debate.parsing import normalize_for_vote
+    from parley.evaluation.roles import role_row, role_stats
+
+    by_id = {p.id: p for p in problems}
+    transcripts = sorted((t for t in store.iter_transcripts() if t.sample_index == 0 and t.problem_id in by_id),
+                         key=lambda t: t.problem_id)
+    pairs = sorted({(t.problem_id, a) for t in transcripts
+                    for a in (t.final_answer, *(u.parsed.answer for u in t.turns)) if a is not None})
+    verdicts = dict(zip(pairs, scorer.score_batch([(by_id[pid], a) for pid, a in pairs]), strict=True))
+
+    def oracle_for(t: Transcript) -> Any:
+        return lambda a: a is not None and bool(verdicts[(t.problem_id, a)].correct)
+
+    rows = [role_row(t, oracle_for(t)) for t in transcripts]
+    tmp = arm_dir / f".{ROLES_FILE}.tmp"
+    tmp.write_text("".join(json.dumps(r.as_dict()) + "\n" for r in rows))
+    os.replace(tmp, arm_dir / ROLES_FILE)
+    out: dict[str, Any] = {"roles": {k: v.as_dict() for k, v in role_stats(rows).items()}}
+    if transcripts and transcripts[0].protocol == "self_consistency":
+        same = [len({normalize_for_vote(u.parsed.answer) if u.parsed.answer is not None else None
+                     for u in t.turns}) == 1 for t in transcripts if t.turns]
+        out["samples_identical_share"] = sum(same) / max(len(same), 1)
+    return out
+
+
 def evaluate(
     cfg: ParleyConfig,
     *,
@@ -188,15 +222,18 @@ def evaluate(
                                   "start over)") from exc
         except DatasetError as exc:
             raise EvaluationError(f"dataset {cfg.dataset.name!r}: {exc}") from exc
+        with TrajectoryStore.read(store_dir) as store:
+            results = _collect(store.iter_transcripts(), problems, cfg.generation.samples_per_problem, store_dir)
+            extra_roles = _write_roles(store, problems, scorer, arm_dir)
     finally:
         scorer.close()
-    with TrajectoryStore.read(store_dir) as store:
-        results = _collect(store.iter_transcripts(), problems, cfg.generation.samples_per_problem, store_dir)
     models = (sorted({m.name for m in agents.models()}) if agents is not None
               else sorted({cfg.model_for(role).name for role in ("solver", "verifier", "judge")}))
     extra: dict[str, Any] = {"label": label, "protocol": cfg.protocol.name, "dataset": cfg.dataset.name,
                              "models": models, "config_hash": generation.config_hash,
                              "run_id": generation.run_id, "store": str(store_dir)}
+    extra["temperature"] = cfg.generation.temperature
+    extra.update(extra_roles)
     if cfg.protocol.name == "self_consistency":
         extra["num_samples"] = cfg.protocol.num_samples
     summary = summarize(results, breakdown_keys=breakdown_keys, alpha=alpha, extra=extra)

@@ -37,6 +37,12 @@ class StageDataError(ValueError):
     """Raise from a stage when its input data is missing or malformed; never retried."""
 
 
+class StageStopped(Exception):
+    """Raise from a stage that returns early because ``ctx.should_stop()`` became true (cancel, or the
+    runner died): the attempt is recorded as ``stopped`` (its outputs are not trusted; a cancelled stage
+    stays cancelled, a stage whose runner died is resumed), never as a crash."""
+
+
 class OutputCheckError(RuntimeError):
     """A stage's declared output is missing or fails its check; the stage is failed, not complete."""
 

@@ -19,7 +19,7 @@ import time
 import traceback
 from types import FrameType
 
-from parley.experiments.errors import SpecError, is_transient
+from parley.experiments.errors import SpecError, StageStopped, is_transient
 from parley.experiments.plan import build_plan
 from parley.experiments.registry import StageContext, StageInput, get_stage_kind, import_plugin, load_kind_modules
 from parley.experiments.runner import RUNNER_PID_ENV
@@ -98,6 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         ctx.output_dir.mkdir(parents=True, exist_ok=True)
         log.info("stage %s (%s) attempt %d starting in %s", stage.id, stage.kind, attempt.number, rec.dir)
         get_stage_kind(stage.kind).fn(ctx)
+    except (StageStopped, KeyboardInterrupt) as exc:
+        # A stage that honoured a stop request (or was interrupted) stopped; it did not crash.
+        store.report_attempt(args.attempt_id, "stopped")
+        log.warning("stage %s stopped before finishing (%s); its outputs are not trusted", args.stage,
+                    type(exc).__name__)
+        return 0
     except Exception as exc:  # noqa: BLE001 - logged with traceback and reported to the runner (retry policy)
         transient = is_transient(exc)
         log.error("stage %s failed: %s", args.stage, "".join(traceback.format_exception(exc)))

@@ -155,17 +155,21 @@ def recipe_hash(recipe: TinyRecipe | None = None, corpus: Iterable[str] | None =
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def train_tokenizer(corpus: Iterable[str], vocab_size: int = 1024) -> Any:
+def train_tokenizer(corpus: Iterable[str], vocab_size: int = 1024, *, split_digits: bool = False) -> Any:
     """Train a byte-level BPE tokenizer on ``corpus``; returns a ``PreTrainedTokenizerFast``.
 
     Byte-level means any text encodes (no unknown tokens). The special tokens get the first ids
-    (``<|pad|>`` = 0). Training is deterministic for a given corpus and vocabulary size.
+    (``<|pad|>`` = 0). Training is deterministic for a given corpus and vocabulary size. With
+    ``split_digits`` every digit is its own token (as in LLaMA's tokenizer), so numbers are spelled digit
+    by digit and column arithmetic is learnable by a small model.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.pre_tokenizer = (pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+                             if split_digits else byte_level)
     backend.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -198,6 +202,7 @@ def build_tiny_model(
     num_layers: int = TinyRecipe.num_layers,
     num_heads: int = TinyRecipe.num_heads,
     max_positions: int = TinyRecipe.max_positions,
+    split_digits: bool = False,
 ) -> Path:
     """Build the tokenizer and a seeded random-init Llama and save both to ``out_dir``.
 
@@ -219,7 +224,7 @@ def build_tiny_model(
     lines = list(corpus) if corpus is not None else default_corpus()
     if not lines:
         raise ValueError("corpus: empty; pass at least one line of text to train the tokenizer on")
-    tokenizer = train_tokenizer(lines, vocab_size=recipe.vocab_size)
+    tokenizer = train_tokenizer(lines, vocab_size=recipe.vocab_size, split_digits=split_digits)
     tokenizer.model_max_length = recipe.max_positions
     stop_ids = [tokenizer.convert_tokens_to_ids(END), tokenizer.eos_token_id]
     config = LlamaConfig(

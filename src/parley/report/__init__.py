@@ -9,17 +9,15 @@ statistics it shows are computed by the caller. See ``docs/report.md``.
 """
 
 from parley.report import numbers
+from parley.report.charts import Estimate, bar_chart, draw_intervals, interval_chart, interval_grid, mark_missing
 from parley.report.curves import Panel, Series, curve_grid
 from parley.report.document import Definitions, Paragraph, Report, Section, SideBySide
 from parley.report.figures import (
     HALF_IN,
     WIDE_IN,
-    Estimate,
     FigureArtefact,
     FigureLayoutError,
     Palette,
-    bar_chart,
-    interval_chart,
     new_figure,
     render,
     text_overflow,
@@ -29,5 +27,6 @@ from parley.report.tables import Cell, Column, Table
 __all__ = [
     "HALF_IN", "WIDE_IN", "Cell", "Column", "Definitions", "Estimate", "FigureArtefact", "FigureLayoutError",
     "Palette", "Panel", "Paragraph", "Report", "Section", "Series", "SideBySide", "Table", "bar_chart",
-    "curve_grid", "interval_chart", "new_figure", "numbers", "render", "text_overflow",
+    "curve_grid", "draw_intervals", "interval_chart", "interval_grid", "mark_missing", "new_figure", "numbers",
+    "render", "text_overflow",
 ]

@@ -6,10 +6,10 @@ Rules every figure here follows:
   says what the figure shows and how to read its bands; inside the image there are only short panel
   titles, axis labels, tick labels and legends.
 - Before it is saved, :func:`text_overflow` measures every text and legend with the renderer; a text
-  that would be cut by the canvas or by its clip box raises :class:`FigureLayoutError` (long panel
-  titles are wrapped first, so this is a bug, never a silent crop).
+  that would be cut by the canvas or by its clip box, or that runs into another text, raises
+  :class:`FigureLayoutError` (long panel titles are wrapped first, so this is a bug, never a silent crop).
 - Missing values (``None``: an empty group, an undefined AUC) are drawn as an ``n/a`` label, never as a
-  zero bar.
+  zero bar (the chart types are in :mod:`parley.report.charts`).
 - Arms keep one colour across every figure of a report (:class:`Palette`); legends sit outside the
   plotting area.
 
@@ -24,7 +24,7 @@ import html
 import io
 import math
 import textwrap
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -258,105 +258,6 @@ def render(fig: Figure, figure_id: str, caption: str, alt: str | None = None) ->
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     return FigureArtefact(figure_id, buffer.getvalue().encode("utf-8"), "image/svg+xml", caption, alt or caption,
                           float(fig.get_figwidth()))
-
-
-def mark_missing(ax: Axes, x: float, y: float, *, horizontal: bool = False, text: str = "n/a") -> None:
-    """Write ``n/a`` where a missing value's bar or point would be (never a zero bar): at data ``x`` on
-    the baseline of a vertical bar chart, or at the left edge of the axes in row ``y`` of a horizontal one."""
-    if horizontal:
-        ax.annotate(text, (0.0, y), xycoords=("axes fraction", "data"), ha="left", va="center", fontsize=8,
-                    color=REFERENCE_COLOUR, xytext=(3, 0), textcoords="offset points", annotation_clip=False)
-    else:
-        ax.annotate(text, (x, y), ha="center", va="bottom", fontsize=8, color=REFERENCE_COLOUR, xytext=(0, 2),
-                    textcoords="offset points", annotation_clip=False)
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """One value with its interval for a chart row; a ``None`` value is drawn as ``note`` (default
-    ``n/a``), e.g. ``not run``."""
-
-    label: str
-    value: float | None
-    low: float | None = None
-    high: float | None = None
-    note: str = ""
-
-
-def interval_chart(estimates: Sequence[Estimate], palette: Palette, *, xlabel: str, percent: bool = True,
-                   reference: float | None = None, reference_label: str = "", width_in: float = HALF_IN,
-                   xlim: tuple[float, float] | None = None) -> Figure:
-    """One row per estimate: a dot at the value and a line over its interval (top row first).
-
-    ``reference`` draws a dashed vertical line (e.g. the warm start's accuracy) labelled in the legend.
-    Values are proportions shown as percentages when ``percent``.
-    """
-    scale = 100.0 if percent else 1.0
-    fig = new_figure(width_in, 0.9 + 0.42 * max(len(estimates), 1))
-    ax = fig.subplots()
-    ys = list(range(len(estimates)))[::-1]
-    for y, est in zip(ys, estimates, strict=True):
-        colour = palette[est.label]
-        if est.value is None:
-            mark_missing(ax, 0.0, y, horizontal=True, text=est.note or "n/a")
-            continue
-        if est.low is not None and est.high is not None:
-            ax.plot([est.low * scale, est.high * scale], [y, y], color=colour, linewidth=2.2, solid_capstyle="butt")
-        ax.plot([est.value * scale], [y], "o", color=colour, markersize=6)
-    if reference is not None:
-        ax.axvline(reference * scale, color=REFERENCE_COLOUR, linestyle="--", linewidth=1, label=reference_label)
-        fig.legend(loc="outside lower center", frameon=False, fontsize=8)
-    ax.set_yticks(ys, [e.label for e in estimates])
-    ax.set_ylim(-0.6, len(estimates) - 0.4)
-    if xlim is not None:
-        ax.set_xlim(xlim[0] * scale, xlim[1] * scale)
-    ax.set_xlabel(xlabel)
-    ax.grid(axis="x", alpha=0.3)
-    ax.spines[["top", "right"]].set_visible(False)
-    return fig
-
-
-def bar_chart(groups: Sequence[str], series: Mapping[str, Sequence[Estimate | None]], palette: Palette, *,
-              ylabel: str, percent: bool = True, width_in: float = HALF_IN, height_in: float = 3.4,
-              value_labels: bool = True, ylim: tuple[float, float] | None = None) -> Figure:
-    """Grouped vertical bars: ``series`` name -> one estimate per group (``None`` or a ``None`` value: n/a).
-
-    Intervals are drawn as error bars; with several series the legend sits below the plot.
-    """
-    scale = 100.0 if percent else 1.0
-    fig = new_figure(width_in, height_in)
-    ax = fig.subplots()
-    n = max(len(series), 1)
-    width = 0.8 / n
-    top = 0.0
-    for i, (name, values) in enumerate(series.items()):
-        if len(values) != len(groups):
-            raise ValueError(f"series {name!r}: {len(values)} values for {len(groups)} groups")
-        for j, est in enumerate(values):
-            x = j + (i - (n - 1) / 2) * width
-            if est is None or est.value is None:
-                mark_missing(ax, x, 0.0, text=est.note if est is not None and est.note else "n/a")
-                continue
-            v = est.value * scale
-            err = None
-            if est.low is not None and est.high is not None:
-                err = [[v - est.low * scale], [est.high * scale - v]]
-                top = max(top, est.high * scale)
-            top = max(top, v)
-            ax.bar([x], [v], width * 0.92, yerr=err, capsize=3, color=palette[name],
-                   label=name if j == 0 else None, error_kw={"linewidth": 1, "ecolor": "#333333"})
-            if value_labels:
-                ax.annotate(f"{v:.1f}" if percent else f"{v:.3g}",
-                            (x, est.high * scale if est.high is not None else v), ha="center", va="bottom",
-                            fontsize=7, xytext=(0, 2), textcoords="offset points", annotation_clip=False)
-    ax.set_xticks(range(len(groups)), [wrap(g, width_in / max(len(groups), 1), 9) for g in groups], fontsize=9)
-    ax.set_ylim(*(ylim if ylim is not None else (0, max(top * 1.18, 1e-9) if top else 1.0)))
-    ax.set_ylabel(ylabel)
-    ax.grid(axis="y", alpha=0.3)
-    ax.spines[["top", "right"]].set_visible(False)
-    if len(series) > 1:
-        fig.legend(loc="outside lower center", ncols=min(len(series), 4), frameon=False, fontsize=8)
-    return fig
 
 
 def panel_grid(n_panels: int, *, columns: int = 3, width_in: float = WIDE_IN,

@@ -77,10 +77,9 @@ class Column:
     constant_note: str | None = None
 
     def constant(self, rows: Sequence[Mapping[str, Any]]) -> bool:
-        """Whether a ``constant_note`` column holds one value in every (of two or more) rows."""
-        values = [row.get(self.key) for row in rows]
-        return (self.constant_note is not None and len(values) > 1 and not any(_is_missing(v) for v in values)
-                and all(v == values[0] for v in values))
+        """Whether a ``constant_note`` column holds one value in every row that has one (two or more)."""
+        values = [row.get(self.key) for row in rows if not _is_missing(row.get(self.key))]
+        return self.constant_note is not None and len(values) > 1 and all(v == values[0] for v in values)
 
     def informative(self, rows: Sequence[Mapping[str, Any]]) -> bool:
         values = [row.get(self.key) for row in rows]
@@ -123,7 +122,8 @@ class Table:
             if id(c) in shown:
                 continue
             if c.constant(self.rows):
-                dropped.append(c.constant_note.format(value=c.cell(self.rows[0]).text))  # type: ignore[union-attr]
+                first = next(r for r in self.rows if not _is_missing(r.get(c.key)))
+                dropped.append(c.constant_note.format(value=c.cell(first).text))  # type: ignore[union-attr]
             elif c.omitted_note:
                 dropped.append(c.omitted_note)
         return [*self.notes, *dropped]

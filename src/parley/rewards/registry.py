@@ -6,6 +6,7 @@ Domains and their verifiers in :func:`default_registry`:
 - ``math``: :class:`MathDomainVerifier` (final-answer extraction + math-verify, in the pool);
 - ``reasoning``: :class:`ReasoningGymVerifier` (reasoning-gym's own scorer, made safe, in the pool;
   partial credit is the scorer's float, correct iff it is exactly 1.0);
+- ``integer``: :class:`IntegerDomainVerifier` (:mod:`parley.rewards.integer` exact integer answers, in process);
 - ``code``: :class:`CodeDomainVerifier` over ``parley.rewards.code`` and the sandbox pool (imported
   lazily; when that package is missing, ``has_verifier("code")`` is ``False``);
 - ``judge``: needs a model, so it is registered explicitly with :meth:`RewardRegistry.register`
@@ -25,6 +26,7 @@ from typing import Any
 
 from parley.data.problem import Problem
 from parley.rewards.extract import ExtractionError, check_text, last_boxed
+from parley.rewards.integer import score_integer
 from parley.rewards.math import MathVerifier, MathVerifierConfig
 from parley.rewards.pool import TaskOutcome, VerifierPool
 from parley.rewards.types import (
@@ -74,6 +76,13 @@ class MathDomainVerifier(Verifier):
                 prepared.append(self.verifier.prepare(problem.answer, answer))
         pending = [self.verifier.submit_prepared(item) for item in prepared]
         return [self.verifier.finish_prepared(i, p) for i, p in zip(prepared, pending, strict=True)]
+
+
+class IntegerDomainVerifier(Verifier):
+    """``integer`` problems: exact integer comparison in process (:func:`parley.rewards.integer.score_integer`)."""
+
+    def score_batch(self, items: Sequence[tuple[Problem, str | None]]) -> list[RewardResult]:
+        return [score_integer(problem, answer) for problem, answer in items]
 
 
 class ReasoningGymVerifier(Verifier):
@@ -279,6 +288,7 @@ def default_registry(
     registry = RewardRegistry(pool)
     registry.register("math", MathDomainVerifier(MathVerifier(pool, math_config)))
     registry.register("reasoning", ReasoningGymVerifier(pool, reasoning_timeout_s))
+    registry.register("integer", IntegerDomainVerifier())
     code = _code_verifier()
     if code is not None:
         registry.register("code", code)

@@ -20,7 +20,7 @@ it is the potential ``Phi = answer_correct`` of the state after ``t`` turns, wit
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from parley.debate.types import Transcript, Turn
@@ -141,3 +141,42 @@ def exact_match_oracle(gold: str | None) -> CorrectnessOracle:
         return answer is not None and target is not None and answer.strip() == target
 
     return is_correct
+
+
+def class_balanced_local(signals: Sequence[DebateSignals], transcripts: Sequence[Transcript], *,
+                         scope: str = "batch") -> list[list[float]]:
+    """Local signals with the verifier's correct verdicts weighted against class imbalance.
+
+    A verifier turn whose verdict agrees with the truth of the attempt it checked gets
+    ``1 / (2 * share)`` instead of 1, with ``share`` the fraction of verifier turns (in the batch, or in
+    the same problem's group with ``scope="group"``) whose checked attempt had the same truth value; a
+    wrong verdict gets 0. A verifier that always says FAIL (or always PASS) then earns 0.5 on average
+    whatever the mix of right and wrong attempts, and only checking earns more (the expected reward is
+    the balanced accuracy). Without it, when most attempts are wrong, "agrees with the truth" rewards a
+    constant FAIL (measured on the first demo: pass rate 0.67 -> 0.03 while plain accuracy rose 0.34 ->
+    0.77). Other roles' signals are unchanged. docs/algorithms.md section 2.
+    """
+    if scope not in ("batch", "group"):
+        raise ValueError(f"scope={scope!r}: use 'batch' or 'group'")
+    if len(signals) != len(transcripts):
+        raise ValueError(f"{len(signals)} signals but {len(transcripts)} transcripts")
+    counts: dict[tuple[str, bool], int] = {}
+    totals: dict[str, int] = {}
+    for t, s in zip(transcripts, signals, strict=True):
+        key = t.problem_id if scope == "group" else ""
+        for turn, truth in zip(t.turns, s.checked_correct, strict=True):
+            if role_kind(turn.role) == "verifier" and truth is not None:
+                counts[(key, truth)] = counts.get((key, truth), 0) + 1
+                totals[key] = totals.get(key, 0) + 1
+    out: list[list[float]] = []
+    for t, s in zip(transcripts, signals, strict=True):
+        key = t.problem_id if scope == "group" else ""
+        row = []
+        for turn, local, truth in zip(t.turns, s.local, s.checked_correct, strict=True):
+            if role_kind(turn.role) == "verifier" and truth is not None:
+                share = counts[(key, truth)] / totals[key]
+                row.append(local / (2.0 * share))
+            else:
+                row.append(local)
+        out.append(row)
+    return out

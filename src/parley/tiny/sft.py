@@ -2,16 +2,25 @@
 
 Recipe (what ``parley model init-tiny`` builds, cached by content hash):
 
-1. Problems of the default task family: reasoning-gym ``basic_arithmetic`` restricted to two one-digit
-   terms with ``+``/``-`` (:data:`TINY_TASK`), so a sub-million-parameter model can learn part of it.
-2. Synthetic ``svj`` debates written by :class:`ScriptedArithmeticAgent` solver/verifier/judge with
-   controlled error rates (solver wrong 40%, verifier wrong 15%, judge wrong 10%): the transcripts show
-   the protocol's format, right and wrong answers, critiques and recoveries.
-3. A byte-level BPE tokenizer trained on those transcripts and a random-init ``LlamaForCausalLM``
-   (:func:`parley.llm.tiny.build_tiny_model`).
+1. Problems of the tiny task family: two-digit column addition (``What is 47 + 38?``, :data:`TINY_TASK`
+   of :mod:`parley.data.arithmetic`).
+2. Synthetic ``svj`` debates written by the scripted team of :mod:`parley.tiny.scripted`: a solver that
+   works the columns (``7 + 8 = 15, carry 1. ...``) on a share ``p_columns`` of its first attempts and
+   otherwise answers at once, dropping the carry most of the time; a verifier that always recomputes
+   column by column and passes or fails the attempt against its own sum; a judge that keeps the last
+   verified answer. Extra verifier examples on corrupted attempts balance the verifier's data so that
+   wrong attempts make up ``verifier_wrong_share`` of it (without them the verifier sees mostly correct
+   attempts and learns to pass everything: the class-imbalance trap of docs/algorithms.md).
+3. A byte-level BPE tokenizer that splits digits (one token per digit, so column facts are learnable)
+   trained on those transcripts and a random-init ``LlamaForCausalLM`` (:func:`parley.llm.tiny.
+   build_tiny_model`).
 4. Supervised fine-tuning on every turn: loss on the completion tokens only (the agent's own text plus
-   ``<|end|>``), the rendered chat context as the prompt. A short budget leaves the model right only part
-   of the time (roughly 20-60% final-answer accuracy), so RL has something to learn.
+   ``<|end|>``), the rendered chat context as the prompt.
+
+The model inherits the team's mixture: greedy first attempts are mostly hasty (so a single agent drops
+carries), its verifier recomputes (so its verdicts carry information and debate can beat a single agent)
+and RL can learn to work the columns, which the outcome reward favours. docs/training.md has the
+measured warm start and the designs that were tried.
 
 The result is a standard Hugging Face directory every backend and ``parley serve`` can load.
 """
@@ -36,21 +45,21 @@ from typing import Any
 
 from parley.config.models import DatasetConfig, ProtocolConfig
 from parley.data.loaders import load_problems
+from parley.data.problem import Problem
 from parley.debate.context import Agent, AgentPool
 from parley.debate.engine import run_protocol
 from parley.debate.prompts import PromptSet
-from parley.debate.scripted_agent import ScriptedArithmeticAgent
 from parley.debate.types import Transcript
 from parley.llm.types import Message, SamplingParams
+from parley.tiny.scripted import ScriptedTeamAgent, TeamBehaviour, column_lines, dropped_carry, parse_problem
 
 logger = logging.getLogger(__name__)
 
-SFT_RECIPE_VERSION = 1
-TINY_TASK: dict[str, Any] = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1,
-                             "operators": ["+", "-"]}
-"""reasoning-gym ``basic_arithmetic`` options of the tiny model's task family."""
+SFT_RECIPE_VERSION = 2
+TINY_TASK: dict[str, Any] = {"digits": 2, "operators": ["+"]}
+"""``dataset.options`` of the tiny model's task family (:mod:`parley.data.arithmetic`)."""
 
-TINY_DATASET = "reasoning_gym:basic_arithmetic"
+TINY_DATASET = "arithmetic"
 SFT_INFO_FILE = "parley_sft.json"
 
 
@@ -58,25 +67,28 @@ SFT_INFO_FILE = "parley_sft.json"
 class TinySFTRecipe:
     """Everything that determines the warm-started tiny model (hashed into its cache key)."""
 
-    train_problems: int = 1500
+    train_problems: int = 2000
     train_seed: int = 1000
-    solver_error: float = 0.4
-    verifier_error: float = 0.15
-    judge_error: float = 0.1
+    p_columns: float = 0.4
+    drop_carry: float = 0.8
+    slip: float = 0.05
+    judge_error: float = 0.05
+    verifier_wrong_share: float = 0.5
     max_rounds: int = 2
     steps: int = 1500
     batch_size: int = 32
-    lr: float = 5e-3
-    warmup_steps: int = 20
+    lr: float = 3e-3
+    warmup_steps: int = 30
     max_len: int = 384
     hidden_size: int = 128
     intermediate_size: int = 384
     num_layers: int = 2
     num_heads: int = 4
-    vocab_size: int = 768
+    vocab_size: int = 512
+    split_digits: bool = True
     seed: int = 0
     task: dict[str, Any] = field(default_factory=lambda: dict(TINY_TASK))
-    role_weights: dict[str, float] = field(default_factory=lambda: {"solver": 0.7, "verifier": 0.15, "judge": 0.15})
+    role_weights: dict[str, float] = field(default_factory=lambda: {"solver": 0.45, "verifier": 0.4, "judge": 0.15})
 
     def digest(self) -> str:
         """Content hash of the recipe, including the packaged prompt templates the debates are rendered with
@@ -86,17 +98,30 @@ class TinySFTRecipe:
         payload = {"version": SFT_RECIPE_VERSION, "templates": templates, **dataclasses.asdict(self)}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
+    @property
+    def behaviour(self) -> TeamBehaviour:
+        return TeamBehaviour(p_columns=self.p_columns, drop_carry=self.drop_carry, slip=self.slip,
+                             judge_error=self.judge_error)
 
-def tiny_dataset_config(size: int, seed: int, limit: int | None = None) -> DatasetConfig:
-    """The dataset config of the tiny model's task family."""
-    return DatasetConfig(name=TINY_DATASET, size=size, seed=seed, limit=limit, options=dict(TINY_TASK))
+
+def tiny_dataset_config(size: int, seed: int, limit: int | None = None,
+                        task: dict[str, Any] | None = None) -> DatasetConfig:
+    """The dataset config of the tiny model's task family (``task``: its options, default :data:`TINY_TASK`)."""
+    return DatasetConfig(name=TINY_DATASET, size=size, seed=seed, limit=limit,
+                         options=dict(TINY_TASK if task is None else task))
+
+
+def sft_problems(recipe: TinySFTRecipe) -> list[Problem]:
+    """The problems of the warm start's scripted SFT debates (held-out sets exclude their questions)."""
+    return load_problems(tiny_dataset_config(size=recipe.train_problems, seed=recipe.train_seed, task=recipe.task))
 
 
 def scripted_pool(recipe: TinySFTRecipe) -> AgentPool:
-    solver = Agent(ScriptedArithmeticAgent("solver", recipe.solver_error), "solver")
-    return AgentPool(solver, {
-        "verifier": Agent(ScriptedArithmeticAgent("verifier", recipe.verifier_error), "verifier"),
-        "judge": Agent(ScriptedArithmeticAgent("judge", recipe.judge_error), "judge"),
+    """The scripted team (:class:`~parley.tiny.scripted.ScriptedTeamAgent` per role) of ``recipe``."""
+    behaviour = recipe.behaviour
+    return AgentPool(Agent(ScriptedTeamAgent("solver", behaviour), "solver"), {
+        "verifier": Agent(ScriptedTeamAgent("verifier", behaviour), "verifier"),
+        "judge": Agent(ScriptedTeamAgent("judge", behaviour), "judge"),
     })
 
 
@@ -104,24 +129,76 @@ SFTExample = tuple[str, list[Message], str]
 """(role, context messages, completion text)."""
 
 
+def _verifier_truths(transcript: Transcript) -> list[bool]:
+    """For each verifier turn: was the attempt it checked correct?"""
+    out = []
+    last: str | None = None
+    for turn in transcript.turns:
+        if turn.role == "solver":
+            last = turn.parsed.answer
+        elif turn.role == "verifier":
+            out.append(last is not None and last == transcript.gold_answer)
+    return out
+
+
+def _corrupted_attempt(problem: Problem, rng: random.Random, slip: float) -> str:
+    """A wrong attempt at ``problem``: a dropped carry when there is one, else a slipped column."""
+    a, op, b = parse_problem(problem.question)
+    hasty = dropped_carry(a, op, b)
+    if hasty != (a + b if op == "+" else a - b) and rng.random() < 0.5:
+        return f"Answer: {hasty}"
+    for _ in range(100):
+        lines, value = column_lines(a, op, b, rng, 1.0)
+        if str(value) != problem.answer:
+            return f"{lines}\nAnswer: {value}" if rng.random() < 0.5 else f"Answer: {value}"
+    raise RuntimeError(f"could not corrupt {problem.question!r}")
+
+
+def _correct_attempt(problem: Problem, rng: random.Random) -> str:
+    a, op, b = parse_problem(problem.question)
+    lines, value = column_lines(a, op, b)
+    return f"{lines}\nAnswer: {value}" if rng.random() < 0.5 else f"Answer: {value}"
+
+
 def sft_examples(recipe: TinySFTRecipe) -> list[SFTExample]:
-    """(role, context messages, completion text) for every turn of the scripted training debates."""
-    problems = load_problems(DatasetConfig(name=TINY_DATASET, size=recipe.train_problems,
-                                           seed=recipe.train_seed, options=dict(recipe.task)))
+    """(role, context messages, completion text) for every turn of the scripted training debates, plus
+    extra verifier examples so wrong attempts are ``recipe.verifier_wrong_share`` of the verifier's data."""
+    problems = sft_problems(recipe)
     pool = scripted_pool(recipe)
     prompts = PromptSet()
     protocol = ProtocolConfig(name="svj", max_rounds=recipe.max_rounds, stall_rounds=recipe.max_rounds)
 
-    async def run_all() -> list[SFTExample]:
+    async def run_all() -> tuple[list[SFTExample], int, int]:
         out: list[SFTExample] = []
+        wrong = right = 0
         for i, problem in enumerate(problems):
             t = await run_protocol(problem, protocol=protocol, agents=pool, prompts=prompts,
                                    sampling=SamplingParams(), run_id="sft", debate_id=f"sft:{i}",
                                    config_hash="sft", base_seed=recipe.seed)
             out.extend((turn.role, list(turn.context), turn.text) for turn in t.turns)
-        return out
+            truths = _verifier_truths(t)
+            right += sum(truths)
+            wrong += len(truths) - sum(truths)
+        return out, right, wrong
 
-    return asyncio.run(run_all())
+    examples, right, wrong = asyncio.run(run_all())
+    # Top the minority class up until wrong attempts are verifier_wrong_share of the verifier's examples.
+    share = recipe.verifier_wrong_share
+    total = right + wrong
+    need_wrong = max(0, math.ceil((share * total - wrong) / max(1e-9, 1 - share))) if share < 1 else 0
+    need_right = max(0, math.ceil(((1 - share) * total - right) / max(1e-9, share))) if share > 0 else 0
+    rng = random.Random(recipe.seed + 7)
+    verifier = ScriptedTeamAgent("verifier", recipe.behaviour)
+    for k in range(need_wrong + need_right):
+        problem = problems[rng.randrange(len(problems))]
+        attempt = _corrupted_attempt(problem, rng, recipe.slip) if k < need_wrong else _correct_attempt(problem, rng)
+        answer = attempt.rsplit("Answer: ", 1)[1]
+        values = {"question": problem.question, "attempt": attempt, "answer": answer}
+        messages: list[Message] = [{"role": "system", "content": prompts.render("verifier_system", **values)},
+                                   {"role": "user", "content": prompts.render("verifier", **values)}]
+        text = verifier.verify(messages[-1]["content"], random.Random(rng.getrandbits(31)))
+        examples.append(("verifier", messages, text))
+    return examples
 
 
 def _lr_lambda(recipe: TinySFTRecipe) -> Callable[[int], float]:
@@ -219,7 +296,8 @@ def ensure_tiny_sft_model(recipe: TinySFTRecipe | None = None, *, force: bool = 
         corpus = [m["content"] for _, messages, _ in examples[:3000] for m in messages] + [t for _, _, t in examples]
         build_tiny_model(tmp, seed=recipe.seed, corpus=corpus, vocab_size=recipe.vocab_size,
                          hidden_size=recipe.hidden_size, intermediate_size=recipe.intermediate_size,
-                         num_layers=recipe.num_layers, num_heads=recipe.num_heads)
+                         num_layers=recipe.num_layers, num_heads=recipe.num_heads,
+                         split_digits=recipe.split_digits)
         metrics = sft_train(tmp, examples, recipe, progress=progress)
         info = {"recipe": dataclasses.asdict(recipe), "digest": recipe.digest(), **metrics,
                 "total_seconds": time.perf_counter() - t0}

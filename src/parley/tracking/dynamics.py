@@ -13,6 +13,9 @@ transcripts and :class:`~parley.rewards.signals.DebateSignals` (lower layers). D
 - ``debate/verifier_pass_rate``: share of verifier turns with verdict pass.
 - ``debate/verifier_accuracy``: share of verifier turns whose verdict agreed with the truth of the
   attempt it checked (the verifier's local signal).
+- ``debate/verifier_balanced_accuracy``: (P(pass | attempt right) + P(fail | attempt wrong)) / 2 over
+  those turns (an unparsed verdict counts as not passing); omitted when the batch's checked attempts
+  were all right or all wrong. A constant verdict scores 0.5 whatever the class mix.
 - ``debate/agent_agreement``: over debates with >= 2 ``agent_<k>`` roles (mad), the mean share of the
   last round's agents that gave the majority answer (no answer counts as disagreeing).
 - ``debate/judge_accuracy``: share of judge turns whose answer was correct.
@@ -49,16 +52,21 @@ def debate_dynamics_metrics(transcripts: Sequence[Transcript], signals: Sequence
     pairs = c2w = w2c = 0
     verdicts: list[float] = []
     verifier_right: list[float] = []
+    checks = {True: [0, 0], False: [0, 0]}  # truth -> [verdicts agreeing with it, checks]
     judge_right: list[float] = []
     agreement: list[float] = []
     for transcript, s in zip(transcripts, signals, strict=True):
         history: dict[str, list[tuple[str, bool]]] = {}
         debate_changes = 0
-        for turn, correct, local in zip(transcript.turns, s.answer_correct, s.local, strict=True):
+        for turn, correct, local, truth in zip(transcript.turns, s.answer_correct, s.local, s.checked_correct,
+                                               strict=True):
             if turn.role == "verifier":
                 if turn.parsed.verdict is not None:
                     verdicts.append(1.0 if turn.parsed.verdict == "pass" else 0.0)
                 verifier_right.append(local)
+                if truth is not None:
+                    checks[truth][0] += int((turn.parsed.verdict == "pass") == truth)
+                    checks[truth][1] += 1
             elif turn.role == "judge":
                 judge_right.append(local)
             elif turn.parsed.answer is not None and correct is not None:
@@ -87,6 +95,9 @@ def debate_dynamics_metrics(transcripts: Sequence[Transcript], signals: Sequence
         metrics["debate/verifier_pass_rate"] = _mean(verdicts)
     if verifier_right:
         metrics["debate/verifier_accuracy"] = _mean(verifier_right)
+    if checks[True][1] and checks[False][1]:
+        metrics["debate/verifier_balanced_accuracy"] = 0.5 * (checks[True][0] / checks[True][1]
+                                                              + checks[False][0] / checks[False][1])
     if agreement:
         metrics["debate/agent_agreement"] = _mean(agreement)
     if judge_right:

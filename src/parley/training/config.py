@@ -1,8 +1,11 @@
 """Training configuration (the ``train:`` section), validated at load time.
 
-Cross-field rules fail with messages that name the fields: a group-relative estimator with
-``group_size`` 1, a KL weight without a reference model, LoRA together with ``full_finetune``, every
-role frozen (nothing to train), an unknown shaping strategy (the discriminated union lists the known).
+Every field is described once, here; docs/configuration.md's train table is generated from these
+descriptions. Cross-field rules fail with messages that name the fields: a group-relative estimator with
+``group_size`` 1, a KL weight without a reference model, LoRA together with ``full_finetune``, every role
+frozen (nothing to train), ``shaping.roles`` naming no role of the protocol, a potential whose shaped
+reward is constant by construction for a trained role, an unknown shaping strategy (the known ones
+are listed).
 """
 
 from __future__ import annotations
@@ -10,40 +13,40 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from parley.config.models import DatasetConfig, ParleyConfig, ProtocolConfig, ProtocolName
+from parley.config.models import DatasetConfig, ParleyConfig, ProtocolConfig, ProtocolName, StrictModel
 from parley.rewards.shaping import IdentityConfig, ShapingConfig
-from parley.training.advantages import validate_group_size
+from parley.training.advantages import Estimator, validate_group_size
+from parley.training.losses import Aggregation
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+class LoRAConfig(StrictModel):
+    """LoRA adapters (peft; Hu et al. 2021) per policy over one frozen base model."""
+
+    r: int = Field(default=8, ge=1, description="Rank of the adapter matrices.")
+    alpha: int = Field(default=16, ge=1, description="LoRA scaling numerator (the update is scaled by alpha / r).")
+    dropout: float = Field(default=0.0, ge=0, lt=1, description="Dropout on the adapter input.")
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"],
+                                      description="Names of the linear layers that get adapters.")
 
 
-class LoRAConfig(_Strict):
-    """LoRA adapters (peft) per role over one shared base model."""
+class RolePolicyConfig(StrictModel):
+    """Per-role overrides of the policy."""
 
-    r: int = Field(default=8, ge=1)
-    alpha: int = Field(default=16, ge=1)
-    dropout: float = Field(default=0.0, ge=0, lt=1)
-    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"])
+    frozen: bool = Field(default=False, description="Generate this role's turns but never train them.")
+    lr: float | None = Field(default=None, gt=0, description="Learning rate of this role's policy (default train.lr).")
 
 
-class RolePolicyConfig(_Strict):
-    """Per-role overrides: ``frozen`` roles are generated but never trained; ``lr`` overrides the default."""
+class PolicyConfig(StrictModel):
+    """Which weights play which role."""
 
-    frozen: bool = False
-    lr: float | None = Field(default=None, gt=0)
-
-
-class PolicyConfig(_Strict):
-    """``shared``: one policy for all roles; ``per_role``: separate weights and optimiser per role."""
-
-    mode: Literal["shared", "per_role"] = "shared"
-    roles: dict[str, RolePolicyConfig] = Field(default_factory=dict)
-    lora: LoRAConfig | None = None
-    full_finetune: bool = True
+    mode: Literal["shared", "per_role"] = Field(
+        default="shared", description="shared: one policy for every role; per_role: separate weights and optimiser "
+        "per role.")
+    roles: dict[str, RolePolicyConfig] = Field(default_factory=dict, description="Per-role overrides (frozen, lr).")
+    lora: LoRAConfig | None = Field(default=None, description="Train LoRA adapters instead of the full weights.")
+    full_finetune: bool = Field(default=True, description="Train every weight (false needs train.policy.lora).")
 
     @model_validator(mode="after")
     def _check(self) -> PolicyConfig:
@@ -55,58 +58,72 @@ class PolicyConfig(_Strict):
         return self
 
 
-class CounterfactualConfig(_Strict):
-    """Extra rollouts for ``difference`` (K per role) and ``coma`` (M per turn)."""
+class CounterfactualConfig(StrictModel):
+    """Extra rollouts of the current policy for ``difference`` (K per role) and ``coma`` (M per turn)."""
 
-    k: int = Field(default=1, ge=1)
-    m: int = Field(default=2, ge=1)
-    fraction: float = Field(default=1.0, gt=0, le=1)
-    null: Literal["empty", "reference"] = "empty"
+    k: int = Field(default=1, ge=1, description="difference: rollouts averaged for G(z without role).")
+    m: int = Field(default=2, ge=1, description="coma: alternative samples per turn averaged for its baseline.")
+    fraction: float = Field(default=1.0, gt=0, le=1, description="Share of the step's problem groups that get "
+                            "counterfactuals (whole groups; the others are logged, not trained on).")
+    null: Literal["empty", "reference"] = Field(
+        default="empty", description="difference: the null contribution replacing a role's turns: an empty "
+        "message, or a sample from the frozen reference policy.")
 
 
-class EvalConfig(_Strict):
+class EvalConfig(StrictModel):
     """Held-out evaluation during and after training."""
 
-    dataset: DatasetConfig | None = None
-    every: int = Field(default=0, ge=0, description="Evaluate every N steps (0: only at the end).")
-    protocols: list[ProtocolName] = Field(default_factory=lambda: list[ProtocolName](["svj"]))
-    temperature: float = Field(default=0.0, ge=0)
+    dataset: DatasetConfig | None = Field(default=None, description="Held-out problems (training problems are "
+                                          "removed by id).")
+    every: int = Field(default=0, ge=0, description="Evaluate every N steps (0: only at the start and the end).")
+    protocols: list[ProtocolName] = Field(default_factory=lambda: list[ProtocolName](["svj"]),
+                                          description="Protocols evaluated each time.")
+    temperature: float = Field(default=0.0, ge=0, description="Sampling temperature of evaluations (0: greedy).")
     disjoint_questions: bool = Field(
         default=True,
         description="Drop evaluation problems whose question text occurs among the training problems. Small "
         "procedural task families repeat questions across seeds; with false the overlap is still reported.")
 
 
-class TrainConfig(_Strict):
-    """Online multi-agent RL (ALGORITHMS.md sections 3-9)."""
+class TrainConfig(StrictModel):
+    """Online multi-agent RL (docs/algorithms.md sections 3-9)."""
 
-    steps: int = Field(default=20, ge=1)
-    problems_per_step: int = Field(default=8, ge=1)
+    steps: int = Field(default=20, ge=1, description="Optimisation steps (each on fresh rollouts).")
+    problems_per_step: int = Field(default=8, ge=1, description="Problems drawn per step.")
     group_size: int = Field(default=4, ge=1, description="Rollouts per problem (G).")
-    estimator: Literal["grpo", "rloo", "reinforce_pp"] = "grpo"
-    scale: Literal["std", "none"] = "std"
+    estimator: Estimator = Field(default="grpo", description="Advantage estimator: grpo, rloo or reinforce_pp.")
+    scale: Literal["std", "none"] = Field(default="std", description="grpo: divide by the group std ('none': "
+                                          "Dr.GRPO).")
     epochs: int = Field(default=1, ge=1, description="Optimisation epochs per batch of rollouts.")
     micro_batch_size: int = Field(default=16, ge=1, description="Samples per forward/backward.")
-    lr: float = Field(default=1e-4, gt=0)
-    weight_decay: float = Field(default=0.0, ge=0)
-    warmup_steps: int = Field(default=0, ge=0)
-    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
-    max_grad_norm: float = Field(default=1.0, gt=0)
-    eps_low: float = Field(default=0.2, gt=0, lt=1)
-    eps_high: float = Field(default=0.2, gt=0)
-    aggregation: Literal["token_mean", "seq_mean"] = "token_mean"
-    kl_beta: float = Field(default=0.0, ge=0)
-    reference: bool | None = Field(default=None, description="Load a frozen reference (default: if kl_beta > 0).")
-    temperature: float = Field(default=1.0, gt=0)
-    shaping: ShapingConfig = Field(default_factory=IdentityConfig)
-    counterfactual: CounterfactualConfig = Field(default_factory=CounterfactualConfig)
-    selection: Literal["none", "majority_label"] = "none"
-    policy: PolicyConfig = Field(default_factory=PolicyConfig)
-    eval: EvalConfig = Field(default_factory=EvalConfig)
-    checkpoint_every: int = Field(default=5, ge=1)
-    keep_checkpoints: int = Field(default=2, ge=1)
-    seed: int = 0
-    offline_store: Path | None = Field(default=None, description="Train from this trajectory store instead.")
+    lr: float = Field(default=1e-4, gt=0, description="AdamW learning rate.")
+    weight_decay: float = Field(default=0.0, ge=0, description="AdamW weight decay.")
+    warmup_steps: int = Field(default=0, ge=0, description="Linear learning-rate warm-up (optimiser updates).")
+    lr_schedule: Literal["constant", "cosine", "linear"] = Field(
+        default="constant", description="Decay after warm-up: constant, cosine (to 10%) or linear (to 0).")
+    max_grad_norm: float = Field(default=1.0, gt=0, description="Gradient clipping norm per policy.")
+    eps_low: float = Field(default=0.2, gt=0, lt=1, description="PPO clip range below 1 (ratio >= 1 - eps_low).")
+    eps_high: float = Field(default=0.2, gt=0, description="PPO clip range above 1 (ratio <= 1 + eps_high).")
+    aggregation: Aggregation = Field(default="token_mean", description="Loss aggregation: token_mean or seq_mean.")
+    kl_beta: float = Field(default=0.0, ge=0, description="Weight of the k3 KL penalty to the frozen reference.")
+    reference: bool | None = Field(default=None, description="Keep a frozen reference copy (default: when kl_beta "
+                                   "> 0 or counterfactual.null=reference).")
+    temperature: float = Field(default=1.0, gt=0, description="Rollout sampling temperature (log-probs are "
+                               "recomputed at it).")
+    shaping: ShapingConfig = Field(default_factory=IdentityConfig, description="Reward shaping strategy "
+                                   "(credit assignment); see docs/algorithms.md section 6.")
+    counterfactual: CounterfactualConfig = Field(default_factory=CounterfactualConfig,
+                                                 description="Counterfactual rollouts for difference / coma.")
+    selection: Literal["none", "majority_label"] = Field(
+        default="none", description="majority_label: the group's majority answer replaces the gold answer (TTRL).")
+    policy: PolicyConfig = Field(default_factory=PolicyConfig, description="Shared or per-role weights, LoRA, "
+                                 "frozen roles.")
+    eval: EvalConfig = Field(default_factory=EvalConfig, description="Held-out evaluation.")
+    checkpoint_every: int = Field(default=5, ge=1, description="Checkpoint every N steps (and at the last).")
+    keep_checkpoints: int = Field(default=2, ge=1, description="Newest checkpoints kept.")
+    seed: int = Field(default=0, description="Seed of the data order, rollouts and initialisation.")
+    offline_store: Path | None = Field(default=None, description="Train from this trajectory store instead of "
+                                       "fresh rollouts.")
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -130,7 +147,7 @@ class TrainConfig(_Strict):
 class TrainRunConfig(ParleyConfig):
     """A whole training run: the usual sections plus ``train``."""
 
-    train: TrainConfig = Field(default_factory=TrainConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Training (see TrainConfig).")
 
     @model_validator(mode="after")
     def _check_roles(self) -> TrainRunConfig:
@@ -146,6 +163,21 @@ class TrainRunConfig(ParleyConfig):
         if self.model.backend != "hf":
             raise ValueError("model.backend: training needs the local 'hf' backend (exact token ids and "
                              f"log-probs); got {self.model.backend!r}")
+        shaping = self.train.shaping
+        shaped_roles: tuple[str, ...] | None = getattr(shaping, "roles", None)
+        if shaped_roles is not None:
+            missing = [r for r in shaped_roles if r not in roles]
+            if missing:
+                raise ValueError(f"train.shaping.roles: {missing} not in protocol {self.protocol.name!r} (roles: "
+                                 f"{', '.join(roles)}); {shaping.name} would shape nothing for them")
+        if (shaping.name == "potential" and getattr(shaping, "phi", None) == "answer_correct"
+                and getattr(shaping, "target", None) == "step"):
+            constant = [r for r in roles if r == "verifier" and r not in frozen]
+            if constant:
+                raise ValueError("train.shaping: potential with phi=answer_correct and target=step gives every "
+                                 "verifier turn reward 0 (a verdict never changes the latest answer), so the verifier "
+                                 "would get no gradient; use target=return_to_go (the default) or freeze the verifier "
+                                 "(train.policy.roles.verifier.frozen=true)")
         return self
 
 

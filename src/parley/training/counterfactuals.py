@@ -14,8 +14,10 @@ that replaces some turns' sampling:
   is re-sampled from the current policy with a fresh seed and the rest of the debate is re-rolled;
   ``baselines[(debate_id, t)]`` = mean G over M such rollouts.
 
-A ``fraction`` of the debates (seeded choice) gets counterfactuals; ``debate_ids`` lists them, and the
-trainer passes only those debates to the shaping strategy (a debate without its inputs makes
+A ``fraction`` of the problem groups (seeded choice; every debate of a chosen problem, so GRPO groups
+stay whole: a debate whose group-mates were dropped would be a singleton with advantage 0) gets
+counterfactuals; ``debate_ids`` lists them, and the trainer passes only those debates to the shaping
+strategy (a debate without its inputs makes
 ``difference`` / ``coma`` raise, never fall back to identity). ``cost`` counts the extra rollouts, the
 turns actually sampled in them (replayed and empty turns are free) and their generated tokens.
 
@@ -129,13 +131,21 @@ class CounterfactualResult:
 
 
 def select_debates(n: int, fraction: float, seed: int) -> list[int]:
-    """Indices of the ``round(fraction * n)`` debates (at least 1 when fraction > 0) that get counterfactuals."""
+    """Indices of the ``round(fraction * n)`` items (at least 1 when fraction > 0) chosen with ``seed``."""
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction={fraction}: must be in [0, 1]")
     if n == 0 or fraction == 0.0:
         return []
     count = min(n, max(1, round(fraction * n)))
     return sorted(random.Random(seed).sample(range(n), count))
+
+
+def select_groups(transcripts: Sequence[Transcript], fraction: float, seed: int) -> list[int]:
+    """Indices of every debate of ``round(fraction * problems)`` problem groups (at least one when
+    fraction > 0), chosen with ``seed``: whole GRPO groups get counterfactuals, never part of one."""
+    problems = list(dict.fromkeys(t.problem_id for t in transcripts))
+    chosen = {problems[i] for i in select_debates(len(problems), fraction, seed)}
+    return [i for i, t in enumerate(transcripts) if t.problem_id in chosen]
 
 
 def _replay(turn: Turn) -> Completion:
@@ -227,7 +237,7 @@ async def difference_counterfactuals(
         raise ValueError("null='reference' needs reference= (the frozen reference AgentPool)")
     result = CounterfactualResult()
     jobs: list[tuple[tuple[str, str | int], RolloutRequest, _Intervention]] = []
-    for i in select_debates(len(transcripts), fraction, seed):
+    for i in select_groups(transcripts, fraction, seed):
         transcript = transcripts[i]
         problem = _problem_for(transcript, problems, i)
         result.debate_ids.append(transcript.debate_id)
@@ -259,7 +269,7 @@ async def coma_baselines(
         raise ValueError(f"m={m}: need at least one alternative sample per turn")
     result = CounterfactualResult()
     jobs: list[tuple[tuple[str, str | int], RolloutRequest, _Intervention]] = []
-    for i in select_debates(len(transcripts), fraction, seed):
+    for i in select_groups(transcripts, fraction, seed):
         transcript = transcripts[i]
         problem = _problem_for(transcript, problems, i)
         result.debate_ids.append(transcript.debate_id)

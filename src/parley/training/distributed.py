@@ -2,7 +2,9 @@
 
 Launch any training config with N processes (``accelerate launch --num_processes N -m parley.cli.app
 train CONFIG``, or ``torchrun --nproc_per_node N ...``); :func:`data_parallel_from_env` then returns a
-:class:`DataParallel` and the trainer runs the *same* code path as a single process, with four hooks:
+:class:`DataParallel`. A plain single-process run gets :class:`SingleProcess`, the one-rank stand-in with
+the same methods (identity gathers, a plain ``backward``, no-op synchronisation), so the training loop and
+:mod:`parley.training.optimise` have no data-parallel branches. Four hooks:
 
 1. rollouts: every rank draws the same problems (same seeded sampler) and runs the debates of its
    shard ``problems[rank::world]``; debate seeds depend on (step, problem, sample), not on the rank,
@@ -119,22 +121,65 @@ class DataParallel:
         return box[0]
 
 
-def data_parallel_from_env() -> DataParallel | None:
-    """A :class:`DataParallel` when launched with more than one process (``WORLD_SIZE`` > 1), else None.
+class SingleProcess:
+    """The one-process group: rank 0 of 1. Every collective is the identity (see the module docstring)."""
+
+    rank = 0
+    world_size = 1
+    is_main = True
+
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+
+    def shard(self, items: Sequence[T]) -> list[T]:
+        return list(items)
+
+    def gather_objects(self, items: Sequence[T]) -> list[T]:
+        return list(items)
+
+    def gather_dict(self, mapping: dict[Any, Any]) -> dict[Any, Any]:
+        return dict(mapping)
+
+    def sum_floats(self, values: Sequence[float]) -> list[float]:
+        return [float(v) for v in values]
+
+    def max_floats(self, values: Sequence[float]) -> list[float]:
+        return [float(v) for v in values]
+
+    def backward(self, loss: torch.Tensor) -> None:
+        loss.backward()
+
+    def sync_gradients(self, params: Sequence[torch.nn.Parameter]) -> None:
+        """Nothing to synchronise with one process."""
+
+    def barrier(self) -> None:
+        """Nothing to wait for with one process."""
+
+    def broadcast_object(self, obj: T) -> T:
+        return obj
+
+
+Group = DataParallel | SingleProcess
+"""What the training loop runs in: a real data-parallel group or the one-process stand-in."""
+
+
+def data_parallel_from_env(device: str = "cpu") -> Group:
+    """A :class:`DataParallel` when launched with more than one process (``WORLD_SIZE`` > 1), else a
+    :class:`SingleProcess` on ``device``.
 
     On a machine without CUDA the group uses gloo over CPU processes (``Accelerator(cpu=True)``).
     """
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return None
+        return SingleProcess(device)
     from accelerate import Accelerator
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     if accelerator.num_processes <= 1:
-        return None
+        return SingleProcess(device)
     return DataParallel(accelerator)
 
 
-def gather_rollouts(dp: DataParallel, batch: RolloutBatch) -> RolloutBatch:
+def gather_rollouts(dp: Group, batch: RolloutBatch) -> RolloutBatch:
     """Every rank's rollouts in rank order; phase timings are the slowest rank's, other metrics the mean."""
     transcripts = dp.gather_objects(batch.transcripts)
     outcomes = dp.gather_objects(batch.outcomes)
@@ -149,7 +194,7 @@ def gather_rollouts(dp: DataParallel, batch: RolloutBatch) -> RolloutBatch:
                    timing=timing, extra_metrics=extra)
 
 
-def gather_counterfactuals(dp: DataParallel, result: CounterfactualResult) -> CounterfactualResult:
+def gather_counterfactuals(dp: Group, result: CounterfactualResult) -> CounterfactualResult:
     """Union of every rank's counterfactual outcomes/baselines; costs summed over ranks."""
     cost = result.cost
     rollouts, turns, tokens = dp.sum_floats([cost.rollouts, cost.turns, cost.tokens])

@@ -26,22 +26,23 @@ majority_label`` replaces gold answers with each group's majority answer, as onl
 Not available offline: ``difference`` and ``coma`` need counterfactual rollouts from the *current*
 policy, which a fixed store cannot provide; they fail with :class:`OfflineModeError`. Offline training
 runs in one process (data-parallel launch is for online training).
+
+The store's sampling temperature (its ``run.json`` config) must equal ``train.temperature`` and be
+positive: the PPO ratio compares the stored log-probs with ones recomputed at ``train.temperature``.
+
+:class:`OfflineRollouts` is the :class:`~parley.training.sources.RolloutSource` the training loop
+(:func:`parley.training.trainer.train`) uses when ``train.offline_store`` is set.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import torch
-
-from parley.config import config_hash
 from parley.config.models import DatasetConfig
 from parley.data import load_problems
 from parley.data.loaders import DatasetError
@@ -49,26 +50,15 @@ from parley.data.problem import Problem
 from parley.debate.parsing import normalize_for_vote
 from parley.debate.types import Transcript
 from parley.rewards.selection import majority_label
-from parley.rewards.shaping import ShapingBatch, shape
 from parley.rewards.signals import DebateSignals, debate_signals
 from parley.store import TrajectoryStore
 from parley.store.manifest import load_manifest
-from parley.tracking import LocalTracker
-from parley.tracking.dynamics import debate_dynamics_metrics
-from parley.training.advantages import AdvantageConfig, compute_advantages, with_advantages
-from parley.training.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
-from parley.training.config import TrainRunConfig, protocol_roles
-from parley.training.optimise import optimise
+from parley.training.config import TrainRunConfig
 from parley.training.policies import PolicySet
 from parley.training.rollouts import AnswerScorer
-from parley.training.samples import TrainingSample, samples_from_transcripts
-
-if TYPE_CHECKING:
-    from parley.training.trainer import ProgressFn, TrainResult
+from parley.training.sources import StepBatch, counterfactual_input
 
 logger = logging.getLogger(__name__)
-
-COUNTERFACTUAL_STRATEGIES = ("difference", "coma")
 
 
 class OfflineModeError(ValueError):
@@ -159,7 +149,7 @@ class OfflineStepStream:
 def check_offline_config(cfg: TrainRunConfig) -> None:
     """Reject what offline mode cannot do, naming the field."""
     name = cfg.train.shaping.name
-    if name in COUNTERFACTUAL_STRATEGIES:
+    if counterfactual_input(name) is not None:
         raise OfflineModeError(
             f"train.shaping.name={name!r} needs counterfactual rollouts from the current policy, which offline "
             f"mode (train.offline_store={cfg.train.offline_store}) cannot run; use identity, mixing, potential, "
@@ -216,118 +206,89 @@ def offline_signals(transcripts: Sequence[Transcript], scorer: AnswerScorer, sel
     return signals, outcomes, extra
 
 
-def _bind_policies(samples: list[TrainingSample], policies: PolicySet, vocab: int, store: Path) -> None:
-    """Point each sample at the training policy of its role and check its ids fit the model."""
-    for s in samples:
-        pid = policies.role_to_policy.get(s.role)
-        if pid is None:
-            raise OfflineModeError(f"{store}: debate {s.debate_id!r} has role {s.role!r}, not a role of the "
-                                   f"configured protocol ({', '.join(policies.role_to_policy)})")
-        s.policy_id = pid
-        top = max([*s.context_ids, *s.completion_ids])
-        if top >= vocab:
-            raise OfflineModeError(f"{store}: debate {s.debate_id!r} has token id {top} but the model's vocabulary "
-                                   f"has {vocab} entries; train with the model (tokenizer) that generated the store")
+def _bind_policies(transcripts: Sequence[Transcript], policies: PolicySet, vocab: int, store: Path) -> None:
+    """Point each turn at the training policy of its role and check its ids fit the model."""
+    for t in transcripts:
+        for turn in t.turns:
+            pid = policies.role_to_policy.get(turn.role)
+            if pid is None:
+                raise OfflineModeError(f"{store}: debate {t.debate_id!r} has role {turn.role!r}, not a role of the "
+                                       f"configured protocol ({', '.join(policies.role_to_policy)})")
+            turn.policy_id = pid
+            ids = [*(turn.context_token_ids or []), *(turn.token_ids or [])]
+            if ids and max(ids) >= vocab:
+                raise OfflineModeError(f"{store}: debate {t.debate_id!r} has token id {max(ids)} but the model's "
+                                       f"vocabulary has {vocab} entries; train with the model (tokenizer) that "
+                                       "generated the store")
 
 
-def train_offline(cfg: TrainRunConfig, *, resume: bool = False, progress: ProgressFn | None = None,
-                  registry: Any | None = None) -> TrainResult:
-    """Train from ``cfg.train.offline_store`` for ``cfg.train.steps`` steps; returns a ``TrainResult``."""
-    from parley.training.trainer import RUN_FILE, TrainingError, TrainResult, _step_metrics, resolve_base_model
+def check_store_temperature(root: Path, train_temperature: float) -> None:
+    """Refuse a store whose sampling temperature differs from ``train.temperature`` (or was greedy).
 
-    check_offline_config(cfg)
-    store_dir = Path(cfg.train.offline_store)  # type: ignore[arg-type]
-    run_dir = Path(cfg.output.dir)
-    digest = config_hash(cfg)
-    run_file = run_dir / RUN_FILE
-    if run_file.exists():
-        info = json.loads(run_file.read_text())
-        if not resume:
-            raise TrainingError(f"{run_dir} already holds a training run ({info['run_id']}); pass --resume to "
-                                "continue it or choose a new output.dir")
-        if info["config_hash"] != digest:
-            raise TrainingError(f"{run_dir}: config hash {digest} differs from the run's {info['config_hash']}")
-        run_id = info["run_id"]
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        run_id = f"train-offline-{digest[:8]}-{os.urandom(4).hex()}"
-        run_file.write_text(json.dumps({"run_id": run_id, "config_hash": digest, "offline_store": str(store_dir),
-                                        "config": cfg.model_dump(mode="json")}, indent=2))
-    torch.manual_seed(cfg.train.seed)
-    base_dir = resolve_base_model(cfg)
-    roles = protocol_roles(cfg.protocol)
-    policies = PolicySet.build(base_dir, roles, cfg.train, batch_size=cfg.model.batch_size,
-                               num_threads=cfg.model.num_threads)
-    tokenizer = policies.tokenizer
-    pad_id = int(tokenizer.pad_token_id or 0)
-    vocab = int(next(iter(policies.policies.values())).model.get_input_embeddings().weight.shape[0])
-    start_step, skip = 1, 0
-    existing = checkpoint_dirs(run_dir)
-    if resume and existing:
-        state = load_checkpoint(existing[-1], policies)
-        start_step, skip = int(state["step"]) + 1, int(state["data"]["groups_consumed"])
-    stream = OfflineStepStream(store_dir, group_size=cfg.train.group_size,
-                               problems_per_step=cfg.train.problems_per_step, skip_groups=skip)
-    own_registry = registry is None
-    if registry is None:
-        from parley.rewards.registry import default_registry
+    The PPO ratio compares the stored sampling log-probs with log-probs recomputed at
+    ``train.temperature``; at a different temperature the two distributions differ from the first
+    epoch on (measured: clip fraction 0.10 at equal weights), and greedy stores record
+    temperature-1 log-probs of tokens that were never sampled.
+    """
+    generation = load_manifest(root).config.get("generation") or {}
+    stored = generation.get("temperature")
+    if stored is None:
+        raise OfflineModeError(f"train.offline_store={root}: its run.json records no generation.temperature, so the "
+                               "sampling log-probs cannot be matched; regenerate it with parley generate")
+    if float(stored) <= 0:
+        raise OfflineModeError(f"train.offline_store={root} was sampled greedily (generation.temperature=0): its "
+                               "tokens were not drawn from the policy, so it cannot be trained on with PPO; "
+                               "generate it with a temperature > 0")
+    if abs(float(stored) - train_temperature) > 1e-9:
+        raise OfflineModeError(f"train.offline_store={root} was sampled at generation.temperature={stored} but "
+                               f"train.temperature={train_temperature}; set train.temperature={stored} so the PPO "
+                               "ratio compares the same distribution")
 
-        registry = default_registry()
-    problems = store_problems(store_dir, cfg.dataset)
-    tracker = LocalTracker(run_dir, resume_step=start_step - 1 if resume else None)
-    tracker.log_params({"config": cfg.model_dump(mode="json"), "config_hash": digest, "run_id": run_id,
-                        "base_model": str(base_dir), "offline_store": str(store_dir)})
-    probe: torch.Tensor | None = None
-    try:
-        steps = stream.steps()
-        for step in range(start_step, cfg.train.steps + 1):
-            t0 = time.perf_counter()
-            groups = next(steps)
-            transcripts = [t for g in groups for t in g]
-            for t in transcripts:
-                if t.protocol != cfg.protocol.name:
-                    raise OfflineModeError(f"{store_dir}: debate {t.debate_id!r} ran protocol {t.protocol!r} but "
-                                           f"protocol.name={cfg.protocol.name!r}; set protocol.name to match")
-            t1 = time.perf_counter()
-            scorer = AnswerScorer(registry, problems)  # a fresh memo per step keeps memory bounded
-            signals, outcomes, extra = offline_signals(transcripts, scorer, cfg.train.selection)
-            t2 = time.perf_counter()
-            shaped = shape(cfg.train.shaping, ShapingBatch(transcripts, signals))
-            samples = samples_from_transcripts(transcripts, shaped.rewards, None, outcomes=outcomes)
-            _bind_policies(samples, policies, vocab, store_dir)
-            trainable = policies.trainable_roles()
-            samples = [s for s in samples if s.role in trainable]
-            adv = compute_advantages(samples, AdvantageConfig(estimator=cfg.train.estimator, scale=cfg.train.scale,
-                                                              group_size=cfg.train.group_size))
-            samples = with_advantages(samples, adv)
-            t3 = time.perf_counter()
-            metrics: dict[str, float] = dict(extra)
-            metrics |= {f"shaping/{k}": float(v) for k, v in shaped.diagnostics.items()}
-            metrics |= optimise(policies, samples, cfg.train, pad_id)
-            t4 = time.perf_counter()
-            metrics |= _step_metrics(transcripts, signals, samples, adv)
-            metrics |= debate_dynamics_metrics(transcripts, signals)
-            metrics |= {"reward/mean": sum(outcomes) / max(len(outcomes), 1),
-                        "time/load_s": t1 - t0, "time/verification_s": t2 - t1, "time/optimisation_s": t4 - t3,
-                        "time/step_s": t4 - t0, "offline/transcripts_read": float(stream.transcripts_read),
-                        "offline/passes": float(stream.passes), "offline/groups": float(len(groups)),
-                        "offline/peak_pending": float(stream.peak_pending),
-                        "perf/trainer_tokens_per_s": sum(len(s.completion_ids) + len(s.context_ids) for s in samples
-                                                         ) / max(t4 - t3, 1e-9)}
-            tracker.log_metrics(step, metrics)
-            if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
-                if probe is None:
-                    probe = torch.tensor([tokenizer.apply_chat_template(
-                        [{"role": "user", "content": transcripts[0].question}], add_generation_prompt=True,
-                        tokenize=True, return_dict=False)])
-                save_checkpoint(run_dir, policies, step=step, data_state={"groups_consumed": stream.groups_emitted},
-                                meta={"run_id": run_id, "config_hash": digest, "offline_store": str(store_dir)},
-                                probe=probe, keep=cfg.train.keep_checkpoints)
-            if progress:
-                progress(step, metrics)
-        final = policies.save_pretrained(run_dir / "final")
-        return TrainResult(run_dir, cfg.train.steps, final, {})
-    finally:
-        tracker.close()
-        if own_registry:
-            registry.close()
+
+class OfflineRollouts:
+    """A :class:`~parley.training.sources.RolloutSource` over a trajectory store (see the module docstring)."""
+
+    def __init__(self, cfg: TrainRunConfig, policies: PolicySet, registry: Any) -> None:
+        check_offline_config(cfg)
+        self.cfg = cfg
+        self.store_dir = Path(cfg.train.offline_store)  # type: ignore[arg-type]
+        check_store_temperature(self.store_dir, cfg.train.temperature)
+        self.policies = policies
+        self.registry = registry
+        self.vocab = policies.vocab_size()
+        self.problems = store_problems(self.store_dir, cfg.dataset)
+        self.skip = 0
+        self._stream: OfflineStepStream | None = None
+        self._steps: Iterator[list[list[Transcript]]] | None = None
+
+    def state(self) -> dict[str, Any]:
+        return {"groups_consumed": self._stream.groups_emitted if self._stream is not None else self.skip}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.skip = int(state["groups_consumed"])
+
+    def next_batch(self, step: int) -> StepBatch:
+        if self._steps is None:
+            self._stream = OfflineStepStream(self.store_dir, group_size=self.cfg.train.group_size,
+                                             problems_per_step=self.cfg.train.problems_per_step,
+                                             skip_groups=self.skip)
+            self._steps = self._stream.steps()
+        stream = self._stream
+        assert stream is not None
+        t0 = time.perf_counter()
+        groups = next(self._steps)
+        transcripts = [t for g in groups for t in g]
+        for t in transcripts:
+            if t.protocol != self.cfg.protocol.name:
+                raise OfflineModeError(f"{self.store_dir}: debate {t.debate_id!r} ran protocol {t.protocol!r} but "
+                                       f"protocol.name={self.cfg.protocol.name!r}; set protocol.name to match")
+        _bind_policies(transcripts, self.policies, self.vocab, self.store_dir)
+        t1 = time.perf_counter()
+        scorer = AnswerScorer(self.registry, self.problems)  # a fresh memo per step keeps memory bounded
+        signals, outcomes, extra = offline_signals(transcripts, scorer, self.cfg.train.selection)
+        t2 = time.perf_counter()
+        metrics = dict(extra) | {
+            "time/load_s": t1 - t0, "time/verification_s": t2 - t1,
+            "offline/transcripts_read": float(stream.transcripts_read), "offline/passes": float(stream.passes),
+            "offline/groups": float(len(groups)), "offline/peak_pending": float(stream.peak_pending)}
+        return StepBatch(transcripts, signals, outcomes, [True] * len(transcripts), metrics=metrics)

@@ -6,53 +6,51 @@ Samples are grouped by policy and, inside a policy, by role, then cut into micro
 loss over the whole batch. One optimiser step per epoch per policy, after gradient clipping. A role's
 loss covers only its own completion tokens (``completion_mask``): other roles' text is context only.
 
-Data parallel (``dp``, :mod:`parley.training.distributed`): each rank passes its shard of the step's
+Data parallel (``group``, :mod:`parley.training.distributed`): each rank passes its shard of the step's
 samples. The token / sequence totals behind the micro-batch weights are summed over ranks (so weights are
 shares of the GLOBAL batch), every rank runs the same number of epochs, and the accumulated gradients
 are all-reduced (summed) once per policy per optimiser step before clipping: every rank then holds the
-single-process gradient of the global batch and takes the same step. Logged metrics are global too.
+single-process gradient of the global batch and takes the same step. Logged metrics are global too. A
+single process passes :class:`~parley.training.distributed.SingleProcess`, whose collectives are the
+identity, so there is one code path.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 
 from parley.training.config import TrainConfig
+from parley.training.distributed import Group, SingleProcess
 from parley.training.losses import ppo_clip_loss, token_logprobs
 from parley.training.policies import PolicySet
 from parley.training.samples import TrainingSample, pad_batch
-
-if TYPE_CHECKING:
-    from parley.training.distributed import DataParallel
 
 _METRIC_KEYS = ("policy_loss", "kl", "entropy", "clip_fraction", "approx_kl", "ratio_mean")
 
 
 def optimise(policies: PolicySet, samples: Sequence[TrainingSample], cfg: TrainConfig, pad_id: int, *,
-             dp: DataParallel | None = None) -> dict[str, float]:
+             dp: Group | None = None) -> dict[str, float]:
     """Run ``cfg.epochs`` epochs of PPO-clip updates; returns per-role and per-policy metrics.
 
-    With ``dp``, ``samples`` is this rank's shard and every rank of the group must call this together.
+    ``samples`` is this rank's shard; every rank of a data-parallel group must call this together.
     """
+    group: Group = dp if dp is not None else SingleProcess()
     metrics: dict[str, float] = {}
     by_policy: dict[str, list[TrainingSample]] = defaultdict(list)
     for s in samples:
         by_policy[s.policy_id].append(s)
-    if dp is not None:  # every rank must visit the same policies in the same order (collectives)
-        pids = sorted({pid for pid in dp.gather_objects(sorted(by_policy))})
-        by_policy = {pid: by_policy.get(pid, []) for pid in pids}
+    # Every rank must visit the same policies in the same order (collectives).
+    pids = sorted({pid for pid in group.gather_objects(sorted(by_policy))})
+    by_policy = {pid: by_policy.get(pid, []) for pid in pids}
     for pid, policy_samples in by_policy.items():
         policy = policies.policies[pid]
         if policy.optimizer is None or policy.scheduler is None:
             continue
-        total_tokens = sum(len(s.completion_ids) for s in policy_samples)
-        total_seqs = len(policy_samples)
-        if dp is not None:
-            total_tokens, total_seqs = (int(v) for v in dp.sum_floats([total_tokens, total_seqs]))
+        total_tokens, total_seqs = (int(v) for v in group.sum_floats(
+            [sum(len(s.completion_ids) for s in policy_samples), len(policy_samples)]))
         device = next(policy.model.parameters()).device
         policy.activate()  # LoRA per role: this policy's adapter (phases alternate: no rollout runs now)
         by_role: dict[str, list[TrainingSample]] = defaultdict(list)
@@ -79,19 +77,15 @@ def optimise(policies: PolicySet, samples: Sequence[TrainingSample], cfg: TrainC
                     tokens = float(batch.completion_mask.sum())
                     weight = (tokens / max(total_tokens, 1) if cfg.aggregation == "token_mean"
                               else len(chunk) / total_seqs)
-                    if dp is not None:
-                        dp.backward(out.loss * weight)
-                    else:
-                        (out.loss * weight).backward()
+                    group.backward(out.loss * weight)
                     acc = sums[role]
                     acc["tokens"] += tokens
                     for key in _METRIC_KEYS:
                         if key in out.metrics:
                             acc[key] += out.metrics[key] * tokens
             params = policy.parameters()
-            if dp is not None:
-                dp.sync_gradients(params)
-                sums = _global_sums(dp, sums, policy.roles)
+            group.sync_gradients(params)
+            sums = _global_sums(group, sums, policy.roles)
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
             policy.optimizer.step()
             policy.scheduler.step()
@@ -108,7 +102,7 @@ def optimise(policies: PolicySet, samples: Sequence[TrainingSample], cfg: TrainC
     return metrics
 
 
-def _global_sums(dp: DataParallel, sums: dict[str, dict[str, float]], roles: Sequence[str]
+def _global_sums(dp: Group, sums: dict[str, dict[str, float]], roles: Sequence[str]
                  ) -> dict[str, dict[str, float]]:
     """Per-role metric sums added over ranks (a fixed key order on every rank; empty roles dropped)."""
     keys = ("tokens", *_METRIC_KEYS)

@@ -184,12 +184,14 @@ class PolicySet:
 
     @classmethod
     def build(cls, model_dir: Path, roles: list[str], cfg: TrainConfig, *, batch_size: int = 64,
-              num_threads: int | None = None) -> PolicySet:
-        """Load the base checkpoint and create the policies for ``roles`` as ``cfg.policy`` says."""
+              num_threads: int | None = None, device: str | torch.device = "cpu") -> PolicySet:
+        """Load the base checkpoint onto ``device`` and create the policies for ``roles`` as ``cfg.policy``
+        says (every copy, adapter and reference lives on ``device``)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer: Any = AutoTokenizer.from_pretrained(model_dir)
-        base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        base: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        base = base.to(device)
         frozen = {r for r, c in cfg.policy.roles.items() if c.frozen}
         groups = {"shared": roles} if cfg.policy.mode == "shared" else {role: [role] for role in roles}
         policies: dict[str, Policy] = {}
@@ -238,6 +240,28 @@ class PolicySet:
         first = next(iter(agents.values()))
         return AgentPool(first, agents)
 
+    def reference_pool(self) -> AgentPool:
+        """Agents sampling from the frozen reference of each role's policy (``counterfactual.null:
+        reference``). A frozen policy never changes, so it is its own reference.
+
+        Raises:
+            ValueError: a trainable policy has no reference copy (``train.reference`` is false).
+        """
+        from parley.llm.hf import HFChatModel
+
+        agents: dict[str, Agent] = {}
+        for role, pid in self.role_to_policy.items():
+            policy = self.policies[pid]
+            if policy.reference is not None:
+                model = HFChatModel(policy.reference, policy.sampler.tokenizer, name=f"reference:{pid}")
+            elif not policy.trainable:
+                model = policy.sampler
+            else:
+                raise ValueError(f"policy {pid!r} (role {role!r}) has no frozen reference copy; set "
+                                 "train.reference=true to sample null turns from the reference")
+            agents[role] = Agent(model, f"reference:{pid}")
+        return AgentPool(next(iter(agents.values())), agents)
+
     def trainable_roles(self) -> set[str]:
         return {r for r, pid in self.role_to_policy.items()
                 if r not in self.frozen_roles and self.policies[pid].trainable}
@@ -249,6 +273,11 @@ class PolicySet:
     async def aclose(self) -> None:
         for policy in self.policies.values():
             await policy.sampler.aclose()
+
+    def vocab_size(self) -> int:
+        """Rows of the input embedding (the largest token id a sample may hold, plus one)."""
+        model = next(iter(self.policies.values())).model
+        return int(model.get_input_embeddings().weight.shape[0])
 
     def save_pretrained(self, out_dir: Path) -> dict[str, Path]:
         """Save each policy in Hugging Face format under ``out_dir/<policy_id>`` (LoRA: the base with that

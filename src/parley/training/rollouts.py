@@ -27,13 +27,42 @@ from parley.rewards.signals import DebateSignals, debate_signals
 from parley.training.config import TrainRunConfig
 
 
+class ScoringError(ValueError):
+    """Training problems that cannot be scored (no verifier for their domain, or no gold answer)."""
+
+
 class AnswerScorer:
-    """Correctness of (problem, answer) pairs through the reward registry, memoised per step."""
+    """Correctness of (problem, answer) pairs through the reward registry, memoised.
+
+    A result whose status is not ``ok``/``no_answer`` (a verifier ``error``, ``timeout`` or an
+    ``unverifiable`` problem) counts as a wrong answer for the reward, and is counted apart in
+    :attr:`failures` (logged per step as ``errors/verifier_rate``), so a broken verifier is visible
+    instead of looking like a model that is always wrong.
+    """
 
     def __init__(self, registry: Any, problems: dict[str, Problem]) -> None:
         self.registry = registry
         self.problems = problems
         self.cache: dict[tuple[str, str], bool] = {}
+        self.scored = 0
+        self.failures = 0
+
+    def check(self, problems: Sequence[Problem], *, need_gold: bool = True) -> None:
+        """Refuse, before any rollout, problems whose rewards would all be zero by construction.
+
+        Raises:
+            ScoringError: a domain without a verifier, or (``need_gold``) problems without a gold answer.
+        """
+        domains = sorted({p.domain for p in problems if not self.registry.has_verifier(p.domain)})
+        if domains:
+            raise ScoringError(f"no verifier for domain(s) {domains} of the training problems: every reward would "
+                               f"be 0; register a verifier for them or train on a dataset whose domains have one "
+                               f"({', '.join(self.registry.domains)})")
+        if need_gold:
+            missing = [p.id for p in problems if p.answer is None]
+            if missing:
+                raise ScoringError(f"{len(missing)} training problems have no gold answer (e.g. {missing[:3]}): every "
+                                   "reward would be 0; use a dataset with answers or train.selection=majority_label")
 
     def score_all(self, pairs: Sequence[tuple[str, str | None]]) -> None:
         todo = sorted({(pid, a) for pid, a in pairs if a is not None and (pid, a) not in self.cache})
@@ -42,6 +71,8 @@ class AnswerScorer:
         results = self.registry.score_batch([(self.problems[pid], a) for pid, a in todo])
         for key, result in zip(todo, results, strict=True):
             self.cache[key] = bool(result.correct)
+            self.scored += 1
+            self.failures += result.status not in ("ok", "no_answer")
 
     def correct(self, problem_id: str, answer: str | None) -> bool:
         if answer is None:
@@ -113,7 +144,10 @@ async def collect_rollouts(
             return lambda a: a is not None and label is not None and normalize_for_vote(a) == normalize_for_vote(
                 label)
     else:
+        scored, failures = scorer.scored, scorer.failures
         await asyncio.to_thread(scorer.score_all, pairs)
+        new = scorer.scored - scored
+        extra["errors/verifier_rate"] = (scorer.failures - failures) / new if new else 0.0
 
         def oracle_for(t: Transcript) -> Any:
             return lambda a: scorer.correct(t.problem_id, a)

@@ -84,19 +84,19 @@ def test_coma_needs_per_turn_baselines() -> None:
 
 def test_potential_answer_correct_and_telescoping() -> None:
     # r = [0]*6 + [G=1]; Phi = [0, 1, 1, 1, 1, 1, 1, 1].
-    out = shape({"name": "potential", "gamma": 1.0}, batch())
+    out = shape({"name": "potential", "gamma": 1.0, "target": "step"}, batch())
     assert out.rewards == [[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]]
-    half = shape({"name": "potential", "gamma": 0.5}, batch()).rewards[0]
+    half = shape({"name": "potential", "gamma": 0.5, "target": "step"}, batch()).rewards[0]
     assert half == [0.5, -0.5, -0.5, -0.5, -0.5, -0.5, 0.5]
     # Telescoping: sum_t g^t r'_t = sum_t g^t r_t + g^T Phi(s_T) - Phi(s_0) = 0.5^6 + 0.5^7 - 0.
     assert sum(0.5**t * r for t, r in enumerate(half)) == pytest.approx(0.015625 + 0.0078125, abs=1e-12)
-    rtg = shape({"name": "potential", "gamma": 0.5, "target": "return_to_go"}, batch()).rewards[0]
+    rtg = shape({"name": "potential", "gamma": 0.5}, batch()).rewards[0]  # the default target
     # R'_t = 0.5^(6-t) * G + 0.5^(7-t) * Phi(s_7) - Phi(s_t)
     assert rtg == pytest.approx([0.0234375, -0.953125, -0.90625, -0.8125, -0.625, -0.25, 0.5])
 
 
 def test_potential_length_and_callable() -> None:
-    out = shape({"name": "potential", "phi": "length", "length_penalty": 0.1, "gamma": 1.0}, batch())
+    out = shape({"name": "potential", "phi": "length", "length_penalty": 0.1, "gamma": 1.0, "target": "step"}, batch())
     assert out.rewards[0] == pytest.approx([-0.1] * 6 + [0.9])
     assert sum(out.rewards[0]) == pytest.approx(1.0 - 0.7)  # G + Phi(s_7) - Phi(s_0)
     with pytest.raises(MissingShapingInputError, match="potential_fn"):
@@ -105,7 +105,7 @@ def test_potential_length_and_callable() -> None:
     def turns_by_solver(t: Transcript, s: DebateSignals, k: int) -> float:
         return float(sum(1 for x in t.turns[:k] if x.role == "solver"))
 
-    cb = shape({"name": "potential", "phi": "callable"}, batch(potential_fn=turns_by_solver))
+    cb = shape({"name": "potential", "phi": "callable", "target": "step"}, batch(potential_fn=turns_by_solver))
     assert cb.rewards == [[1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0]]
 
 

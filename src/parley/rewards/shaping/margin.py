@@ -7,7 +7,8 @@ R'_t = R_t + alpha * Delta_t (+ beta * G when ``beta > 0``), with
 - ``margin``: Delta_t = R_t - Q_t (improvement over the role's own history);
 - ``quality``: Delta_t = Q_t * R_t - (1 - Q_t) * (1 - R_t) (rewards staying right, penalises staying wrong).
 
-A role's first turn has no history: Q = ``first_turn_q`` (default 0.5, an uninformative prior; for
+With ``base: local`` the verifier's signal is class-balanced by default (``verifier_signal``, as in
+``mixing``). A role's first turn has no history: Q = ``first_turn_q`` (default 0.5, an uninformative prior; for
 binary R both Deltas then equal R - 0.5).
 """
 
@@ -28,6 +29,8 @@ class MarginConfig(ShapingStrategyConfig):
     beta: float = Field(default=0.0, ge=0.0, description="Weight of the final outcome G added to every turn.")
     first_turn_q: float = Field(default=0.5, ge=0.0, le=1.0, description="Q for a role's first turn.")
     base: Literal["local", "outcome"] = "local"
+    verifier_signal: Literal["balanced", "balanced_group", "plain"] = Field(
+        default="balanced", description="base=local: the verifier's local signal, class-balanced (default) or plain.")
 
 
 class QualityConfig(MarginConfig):
@@ -37,11 +40,14 @@ class QualityConfig(MarginConfig):
 
 
 def _shape(cfg: MarginConfig, batch: ShapingBatch, quality: bool) -> list[list[float]]:
+    from parley.rewards.shaping.strategies import local_signals
+
+    locals_ = local_signals(batch, cfg.verifier_signal)
     out: list[list[float]] = []
-    for transcript, s in zip(batch.transcripts, batch.signals, strict=True):
+    for transcript, s, local_row in zip(batch.transcripts, batch.signals, locals_, strict=True):
         history: dict[str, list[float]] = {}
         row = []
-        for turn, local in zip(transcript.turns, s.local, strict=True):
+        for turn, local in zip(transcript.turns, local_row, strict=True):
             r = local if cfg.base == "local" else s.outcome
             previous = history.setdefault(turn.role, [])
             q = sum(previous) / len(previous) if previous else cfg.first_turn_q

@@ -13,9 +13,12 @@ Phi(s_t), with Phi one of
 
 Telescoping: sum_t gamma^t r'_t = sum_t gamma^t r_t + gamma^T Phi(s_T) - Phi(s_0).
 
-``target`` selects what each turn is trained on: ``step`` (default, the formula above) or
-``return_to_go``: R'_t = sum_{k >= t} gamma^(k - t) r'_k (= gamma^(T-1-t) G + gamma^(T-t) Phi(s_T) -
-Phi(s_t)), which lets earlier turns see the outcome when advantages are computed per turn.
+``target`` selects what each turn is trained on: ``return_to_go`` (the default): R'_t = sum_{k >= t}
+gamma^(k - t) r'_k (= gamma^(T-1-t) G + gamma^(T-t) Phi(s_T) - Phi(s_t)), which lets every turn see the
+outcome when advantages are computed per turn, or ``step``: the per-step formula above. With
+``phi: answer_correct`` a verifier turn never changes the latest proposed answer, so under ``step`` its
+reward is 0 by construction and it would learn nothing; the trainer refuses that combination for a
+trained verifier.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ class PotentialConfig(ShapingStrategyConfig):
     gamma: float = Field(default=1.0, ge=0.0, le=1.0)
     phi: Literal["answer_correct", "length", "callable"] = "answer_correct"
     length_penalty: float = Field(default=0.0, ge=0.0, description="phi=length: Phi(s_t) = -penalty * t.")
-    target: Literal["step", "return_to_go"] = "step"
+    target: Literal["step", "return_to_go"] = Field(
+        default="return_to_go", description="return_to_go (every turn sees the outcome) or step (r'_t alone).")
 
     @model_validator(mode="after")
     def _length_needs_penalty(self) -> PotentialConfig:

@@ -3,6 +3,9 @@
 - ``identity``: every turn gets the outcome G.
 - ``mixing``: r_t = alpha * G + (1 - alpha) * L_t with L_t the turn's local signal (section 2),
   optionally blended with the format signal: L_t = (1 - format_weight) * local + format_weight * format.
+  The verifier's local signal is class-balanced by default (``verifier_signal: balanced``,
+  :func:`parley.rewards.signals.class_balanced_local`): a correct verdict earns 1 / (2 * share of its
+  truth class in the batch), so a constant verdict earns chance and only checking earns more.
 - ``difference`` (difference rewards, Wolpert & Tumer 2002, "Optimal payoff functions for members of
   collectives"): every turn of role i gets D_i = G(z) - G(z without i), where G(z without i) is the
   mean outcome of K counterfactual rollouts with i's turns replaced by a null contribution
@@ -27,6 +30,7 @@ from pydantic import Field
 
 from parley.debate.types import Transcript, Turn
 from parley.rewards.shaping.base import MissingShapingInputError, ShapingBatch, ShapingStrategyConfig, register
+from parley.rewards.signals import class_balanced_local
 
 
 class IdentityConfig(ShapingStrategyConfig):
@@ -42,6 +46,9 @@ class MixingConfig(ShapingStrategyConfig):
     alpha: float = Field(default=0.5, ge=0.0, le=1.0, description="Weight of G; 1 - alpha weights L_role.")
     format_weight: float = Field(
         default=0.0, ge=0.0, le=1.0, description="Share of the format signal inside L_role.")
+    verifier_signal: Literal["balanced", "balanced_group", "plain"] = Field(
+        default="balanced", description="Verifier local signal: class-balanced over the batch (default) or the "
+        "problem's group, or plain agreement with the truth (falls for the class-imbalance trap).")
 
 
 class DifferenceConfig(ShapingStrategyConfig):
@@ -67,14 +74,23 @@ def identity(cfg: IdentityConfig, batch: ShapingBatch) -> list[list[float]]:
 
 @register("mixing", MixingConfig)
 def mixing(cfg: MixingConfig, batch: ShapingBatch) -> list[list[float]]:
+    locals_ = local_signals(batch, cfg.verifier_signal)
     out: list[list[float]] = []
-    for s in batch.signals:
+    for s, local_row in zip(batch.signals, locals_, strict=True):
         row = []
-        for local, fmt in zip(s.local, s.format_ok, strict=True):
+        for local, fmt in zip(local_row, s.format_ok, strict=True):
             blended = (1.0 - cfg.format_weight) * local + cfg.format_weight * fmt
             row.append(cfg.alpha * s.outcome + (1.0 - cfg.alpha) * blended)
         out.append(row)
     return out
+
+
+def local_signals(batch: ShapingBatch, verifier_signal: str) -> list[list[float]]:
+    """Per-turn local signals of ``batch``, the verifier's class-balanced unless ``verifier_signal='plain'``."""
+    if verifier_signal == "plain":
+        return [list(s.local) for s in batch.signals]
+    scope = "group" if verifier_signal == "balanced_group" else "batch"
+    return class_balanced_local(batch.signals, batch.transcripts, scope=scope)
 
 
 def _outcome_minus(batch: ShapingBatch, roles: tuple[str, ...] | None,
