@@ -1,10 +1,10 @@
 """A quick-mode demo report from a small real run, built once per test session.
 
 The demo's quick spec (:func:`parley.experiments.demo.demo_spec`) with two strategies instead of five
-(identity and difference) and 24 held-out problems runs through the real experiment runner: the
-warm-started tiny model (cached by recipe), real evaluations of the warm start (svj, single,
-self-consistency), two real RL arms, their held-out evaluations and the ``demo_report`` stage. No
-number in the report is synthetic.
+(identity and difference, each at the quick demo's seeds) and 24 held-out problems runs through the
+real experiment runner: the warm-started tiny model (cached by recipe), real evaluations of the warm
+start (svj, single, self-consistency), real RL arms, their held-out evaluations and the
+``demo_report`` stage. No number in the report is synthetic.
 """
 
 from __future__ import annotations
@@ -32,11 +32,16 @@ class DemoRun:
     def report(self) -> Path:
         return self.stages["report"]
 
-    def stage(self, prefix: str, strategy: str | None = None) -> Path:
-        found = [d for sid, d in self.stages.items()
-                 if sid.split("@")[0] == prefix and (strategy is None or f"shaping={strategy}" in sid)]
-        assert len(found) == 1, f"{prefix} {strategy}: {sorted(self.stages)}"
-        return found[0]
+    def stage(self, prefix: str) -> Path:
+        """The output directory of a stage that is not per arm (``prepare``, ``baseline``)."""
+        return self.stages[prefix]
+
+    def arm_stages(self, prefix: str, strategy: str) -> list[Path]:
+        """The output directories of a per-arm stage for ``strategy``, one per seed."""
+        found = [d for sid, d in sorted(self.stages.items())
+                 if sid.split("@")[0] == prefix and f"shaping={strategy}," in sid + ","]
+        assert found, f"{prefix} {strategy}: {sorted(self.stages)}"
+        return found
 
 
 @pytest.fixture(scope="session")

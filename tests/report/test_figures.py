@@ -16,6 +16,7 @@ from parley.report import (
     bar_chart,
     curve_grid,
     interval_chart,
+    interval_grid,
     new_figure,
     render,
     text_overflow,
@@ -56,6 +57,20 @@ def test_missing_values_are_labelled_not_drawn_as_zero() -> None:
                            xlabel="%")
     assert "not run" in [t.get_text() for t in chart.axes[0].texts]
     render(chart, "intervals", "caption")
+
+
+def test_interval_grid_shares_rows_and_draws_seed_points() -> None:
+    palette = Palette(["warm start", "identity"], reference=["warm start"])
+    rows = [Estimate("warm start", 0.4, 0.3, 0.5), Estimate("identity", 0.6, 0.5, 0.7, points=(0.55, 0.65))]
+    fig = interval_grid([("Solver: first attempt right (%)", rows, True), ("Rounds per debate", [
+        Estimate("warm start", 1.4, 1.3, 1.5), Estimate("identity", None)], False)], palette)
+    first, second = fig.axes
+    assert [t.get_text() for t in first.get_yticklabels()] == ["warm start", "identity"]
+    assert [t.get_text() for t in second.get_yticklabels()] == ["", ""]  # row names once per grid row
+    assert "n/a" in [t.get_text() for t in second.texts]
+    hollow = [line for line in first.get_lines() if line.get_markerfacecolor() == "none"]
+    assert len(hollow) == 1 and list(hollow[0].get_xdata()) == pytest.approx([55.0, 65.0])
+    render(fig, "roles", "caption")
 
 
 def test_palette_is_stable_and_reference_is_grey() -> None:

@@ -78,3 +78,6 @@ def test_a_constant_column_becomes_a_note() -> None:
     assert [c.header for c in varied.visible()] == ["Arm", "Steps"] and varied.all_notes() == []
     single = Table("cost", columns, [{"arm": "a", "steps": 32}])
     assert [c.header for c in single.visible()] == ["Arm", "Steps"]  # one row: nothing to factor out
+    with_reference = Table("arms", columns, [{"arm": "warm start", "steps": None}, {"arm": "a", "steps": 2},
+                                             {"arm": "b", "steps": 2}])
+    assert with_reference.all_notes() == ["Every arm trained for 2 steps."]  # rows without a value do not count
