@@ -101,7 +101,8 @@ def _unflat(row: Mapping[str, Any], prefix: str) -> dict[str, Any]:
 
 def _vs(prefix: str, reference: str) -> list[Column]:
     return [
-        Column(f"\u0394 vs {reference}, points [95% CI]", f"{prefix}_diff", missing="reference",
+        Column(f"\u0394 vs {reference}, points [95% CI]", f"{prefix}_diff",
+               missing=lambda r: "reference" if r["arm"] == reference else "\u2014",
                format=lambda r: _diff_cell(_unflat(r, prefix), r["arm"], reference)),
         Column("p", f"{prefix}_p", missing="", format=lambda r: _p_cell(_unflat(r, prefix), r["arm"], reference),
                tooltip="paired sign-flip permutation test over problems"),

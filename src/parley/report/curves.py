@@ -61,10 +61,13 @@ def curve_grid(panels: Sequence[Panel], palette: Palette, *, xlabel: str = "trai
     fig, axes = panel_grid(len(panels), columns=columns, width_in=width_in, panel_height_in=panel_height_in)
     cols = min(columns, len(panels))
     labels: dict[str, Line2D] = {}
+    xs_all = [x for panel in panels for s in panel.series for x in s.xs]
     for ax, panel in zip(axes, panels, strict=True):
         for s in panel.series:
             colour = palette[s.label]
-            (line,) = ax.plot(s.xs, s.means, color=colour, linewidth=1.6)
+            # Markers where a curve has too few points to be seen as a line.
+            (line,) = ax.plot(s.xs, s.means, color=colour, linewidth=1.6, marker="o" if len(s.xs) < 3 else None,
+                              markersize=3)
             labels.setdefault(s.label, line)
             if any(v is not None for v in s.lows):
                 lows = [float("nan") if v is None else v for v in s.lows]
@@ -79,6 +82,9 @@ def curve_grid(panels: Sequence[Panel], palette: Palette, *, xlabel: str = "trai
             ax.set_ylim(*panel.ylim)
         ax.tick_params(labelsize=8)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if max(xs_all) > min(xs_all):  # one x range for every panel, as in a shared-x grid
+            pad = 0.03 * (max(xs_all) - min(xs_all))
+            ax.set_xlim(min(xs_all) - pad, max(xs_all) + pad)
         ax.yaxis.set_major_formatter(TickLabels())
         ax.grid(alpha=0.25)
         ax.spines[["top", "right"]].set_visible(False)

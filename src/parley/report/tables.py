@@ -61,7 +61,8 @@ class Column:
         zero_is_uninformative: drop the column when every value of ``key`` is 0 or missing.
         omitted_note: the note shown under the table when the column is dropped.
         tooltip: a header tooltip (what the column means).
-        missing: the text of a cell whose ``key`` is missing.
+        missing: the text of a cell whose ``key`` is missing, or row -> that text (e.g. ``reference`` on
+            the reference's own row, ``—`` on the others).
         constant_note: drop the column when all rows share one value and show this note instead
             (``{value}``: the shared cell's text).
     """
@@ -73,7 +74,7 @@ class Column:
     zero_is_uninformative: bool = False
     omitted_note: str | None = None
     tooltip: str | None = None
-    missing: str = MISSING
+    missing: str | Callable[[Mapping[str, Any]], str] = MISSING
     constant_note: str | None = None
 
     def constant(self, rows: Sequence[Mapping[str, Any]]) -> bool:
@@ -90,7 +91,7 @@ class Column:
 
     def cell(self, row: Mapping[str, Any]) -> Cell:
         if _is_missing(row.get(self.key)):
-            return Cell(self.missing)
+            return Cell(self.missing(row) if callable(self.missing) else self.missing)
         out = self.format(row) if self.format else str(row.get(self.key))
         return out if isinstance(out, Cell) else Cell(out)
 
