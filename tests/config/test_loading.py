@@ -42,11 +42,17 @@ def test_unknown_field_names_path_and_allowed(tmp_path: Path) -> None:
     assert "protocol.nme" in msg and "max_rounds" in msg and str(path) in msg
 
 
-def test_invalid_literal_lists_allowed_values() -> None:
+def test_unknown_backend_lists_known_backends() -> None:
     with pytest.raises(ConfigError) as err:
         load_config(None, ["model.backend=vllm"])
-    assert "model.backend" in str(err.value)
-    assert "'hf'" in str(err.value) and "'litellm'" in str(err.value) and "'openai'" in str(err.value)
+    assert "config: model.backend: unknown model backend 'vllm'; known: hf, litellm, openai" in str(err.value)
+
+
+def test_invalid_literal_lists_allowed_values() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["model.dtype=float8"])
+    assert "model.dtype" in str(err.value)
+    assert "'float32'" in str(err.value) and "'bfloat16'" in str(err.value) and "'float16'" in str(err.value)
 
 
 def test_bad_value_type_names_field() -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from parley.experiments import (
     StageConfigError,
     StageContext,
+    StageStopped,
     TransientStageError,
     estimate_eval_rollouts,
     estimate_train_rollouts,
@@ -94,3 +95,35 @@ def sleep_loop(ctx: StageContext) -> None:
         time.sleep(float(ctx.params.get("step_s", 0.05)))
     (ctx.output_dir / "out.json").write_text(json.dumps({"value": steps}))
     _mark(ctx)
+
+
+@register_stage_kind("rendezvous")
+def rendezvous(ctx: StageContext) -> None:
+    """Writes ``<params.dir>/<stage>.start``, waits (bounded) until ``params.peers`` stages have started,
+    then writes out.json with its start and end times; fails when its peers never come (serial run)."""
+    meet = Path(ctx.params["dir"])
+    meet.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    (meet / f"{ctx.stage_id}.start").write_text(str(start))
+    peers = int(ctx.params.get("peers", 1))
+    deadline = time.monotonic() + float(ctx.params.get("wait_s", 60))
+    while len(list(meet.glob("*.start"))) < peers:
+        if time.monotonic() > deadline:
+            raise StageConfigError(f"stage {ctx.stage_id}: only {len(list(meet.glob('*.start')))} of {peers} "
+                                   "peers started (the stages did not run in parallel)")
+        time.sleep(0.02)
+    time.sleep(float(ctx.params.get("hold_s", 0)))
+    env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")}
+    (ctx.output_dir / "out.json").write_text(json.dumps({"value": 1, "start": start, "end": time.time(),
+                                                         "env": env}))
+    _mark(ctx)
+
+
+@register_stage_kind("interrupted_once")
+def interrupted_once(ctx: StageContext) -> None:
+    """First attempt: interrupted as a stopped trainer is (KeyboardInterrupt / StageStopped); then succeeds."""
+    if ctx.attempt == 1:
+        if ctx.params.get("how") == "keyboard":
+            raise KeyboardInterrupt("stage interrupted")
+        raise StageStopped("stopped after step 3")
+    (ctx.output_dir / "out.json").write_text(json.dumps({"value": 1}))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from parley.experiments import ExperimentRunner, checksum, spec_from_mapping
 from tests.experiments.conftest import make_spec
 
@@ -105,6 +107,19 @@ def test_crashed_process_is_retried(problems_file: Path, tmp_path: Path) -> None
     assert "killed by signal 9" in (attempts[0].error or "")
 
 
+@pytest.mark.parametrize("how", ["keyboard", "stage_stopped"])
+def test_an_interrupted_stage_is_recorded_as_stopped_not_crashed(problems_file: Path, tmp_path: Path,
+                                                                 how: str) -> None:
+    spec = spec_from_mapping(make_spec(problems_file, [{"id": "stop", "kind": "interrupted_once", "outputs": OUT,
+                                                        "params": {"how": how}}]))
+    runner = ExperimentRunner(tmp_path / "root")
+    record = runner.run(spec)
+    attempts = runner.store.attempts(record.id, "stop")
+    assert record.status == "succeeded"
+    assert attempts[0].status != "crashed" and attempts[0].error_type == "Stopped"
+    assert [a.status for a in attempts][-1] == "succeeded"
+
+
 def test_corrupted_artifact_detected_on_resume(problems_file: Path, tmp_path: Path) -> None:
     marker = tmp_path / "marker.txt"
     spec = spec_from_mapping(make_spec(problems_file, [
@@ -112,7 +127,7 @@ def test_corrupted_artifact_detected_on_resume(problems_file: Path, tmp_path: Pa
         {"id": "b", "kind": "write_value", "needs": ["a"], "outputs": OUT,
          "params": {"marker": str(marker), "sum": ["a"]}},
         {"id": "c", "kind": "write_value", "outputs": OUT, "params": {"marker": str(marker)}},
-    ]))
+    ], max_parallel=1))  # serial, so the marker order below is the plan order
     runner = ExperimentRunner(tmp_path / "root")
     record = runner.run(spec)
     a_out = runner.store.stage(record.id, "a").dir / "out.json"

@@ -32,8 +32,9 @@ def _write_config(path: Path, text: str) -> Path:
     [
         ("generation:\n  concurency: 4\n", ["generation.concurency", "unknown field", "concurrency"]),
         ("protocol:\n  max_rounds: lots\n", ["protocol.max_rounds", "integer"]),
-        ("protocol:\n  name: debate\n", ["protocol.name", "'svj'", "'mad'", "'single'", "'self_consistency'"]),
-        ("model:\n  backend: vllm\n", ["model.backend", "'hf'", "'litellm'", "'openai'"]),
+        ("protocol:\n  name: debate\n",
+         ["protocol.name", "unknown protocol 'debate'", "known: mad, self_consistency, single, svj"]),
+        ("model:\n  backend: vllm\n", ["model.backend", "unknown model backend 'vllm'", "known: hf, litellm, openai"]),
         ("modle:\n  name: x\n", ["modle", "unknown field", "model"]),
         ("models:\n  critic:\n    name: x\n", ["models.critic", "solver, verifier, judge"]),
         ("- just\n- a list\n", ["top level must be a mapping"]),

@@ -1,4 +1,4 @@
-"""Every shaping strategy on one fixed batch of real tiny-model debates (ALGORITHMS.md section 6).
+"""Every shaping strategy on one fixed batch of real tiny-model debates (docs/algorithms.md section 6).
 
 The batch comes from the warm-started tiny model through the trainer's own rollout code; difference
 and coma get their inputs from real counterfactual rollouts with the same model. Each strategy's

@@ -1,7 +1,9 @@
 """``parley experiment``: run, resume, watch, list, cancel and reproduce multi-stage experiments.
 
 State lives in ``<root>/experiments.db`` (``--root``, default ``$PARLEY_EXPERIMENTS_ROOT`` or
-``experiments``). ``status --watch`` re-renders whenever the database changes (it polls SQLite's
+``experiments``). ``run`` and ``resume`` take ``--executor local|ray|kubernetes``, ``--ray-address``
+and ``--max-parallel`` (they override the spec's ``executor`` and ``max_parallel``, which are not part
+of the experiment's id). ``status --watch`` re-renders whenever the database changes (it polls SQLite's
 ``PRAGMA data_version`` with backoff from 50 ms to 2 s, not a fixed interval).
 """
 
@@ -15,6 +17,7 @@ from rich.live import Live
 from rich.table import Table
 
 from parley.cli.common import fail, stdout
+from parley.executors.config import BACKENDS, ExecutorSpec
 from parley.experiments import (
     ExperimentError,
     ExperimentPlan,
@@ -71,8 +74,31 @@ def status_table(store: ExperimentStore, experiment_id: str) -> Table:
     return table
 
 
-def _runner(root: Path) -> ExperimentRunner:
-    return ExperimentRunner(root)
+ExecutorOption = typer.Option(None, "--executor", help="Where stages run: local, ray or kubernetes "
+                              "(default: the spec's executor.backend, else local).")
+RayAddressOption = typer.Option(None, "--ray-address", envvar="PARLEY_RAY_ADDRESS",
+                                help="Ray job server (dashboard) address, e.g. http://127.0.0.1:8265.")
+MaxParallelOption = typer.Option(None, "--max-parallel", min=1,
+                                 help="Stages at once (default: the spec's max_parallel, else what the "
+                                      "executor can hold).")
+
+
+def _executor_override(spec: ExecutorSpec | None, backend: str | None, ray_address: str | None) -> ExecutorSpec | None:
+    """The spec's executor settings with the command line's backend / Ray address applied (None: unchanged)."""
+    if backend is None and ray_address is None:
+        return None
+    if backend is not None and backend not in BACKENDS:
+        fail(f"--executor {backend!r}: choose one of {', '.join(BACKENDS)}")
+    base = spec or ExecutorSpec()
+    chosen = backend or ("ray" if ray_address else base.backend)
+    if ray_address is not None and chosen != "ray":
+        fail(f"--ray-address applies to --executor ray, not {chosen}")
+    ray = base.ray.model_copy(update={"address": ray_address}) if ray_address else base.ray
+    return base.model_copy(update={"backend": chosen, "ray": ray})
+
+
+def _runner(root: Path, executor: ExecutorSpec | None = None, max_parallel: int | None = None) -> ExperimentRunner:
+    return ExperimentRunner(root, executor=executor, max_parallel=max_parallel)
 
 
 def _store(root: Path) -> ExperimentStore:
@@ -94,17 +120,21 @@ def run_cmd(
     root: Path = RootOption,
     labels: list[str] = typer.Option(None, "--label", help="Extra label (repeatable)."),
     experiment_id: str = typer.Option(None, "--id", help="Experiment id (default: name + spec hash)."),
+    executor: str = ExecutorOption,
+    ray_address: str = RayAddressOption,
+    max_parallel: int = MaxParallelOption,
 ) -> None:
     """Run an experiment; rerunning the same spec resumes it (same deterministic id)."""
     try:
         spec = load_spec(spec_path, labels or [])
+        override = _executor_override(spec.executor, executor, ray_address)
         if dry_run:
             plan = build_plan(spec, str(spec_path))
             stdout.print(plan_table(plan))
             for arm in plan.arms:
                 stdout.print(f"arm {arm.id}: {arm.values}", markup=False, highlight=False)
             return
-        runner = _runner(root)
+        runner = _runner(root, override, max_parallel)
         record = runner.run(spec, experiment_id, sys.argv, source=str(spec_path))
     except (SpecError, ExperimentError) as exc:
         fail(str(exc))
@@ -112,10 +142,19 @@ def run_cmd(
 
 
 @app.command("resume")
-def resume_cmd(experiment_id: str = typer.Argument(..., metavar="ID"), root: Path = RootOption) -> None:
+def resume_cmd(
+    experiment_id: str = typer.Argument(..., metavar="ID"),
+    root: Path = RootOption,
+    executor: str = ExecutorOption,
+    ray_address: str = RayAddressOption,
+    max_parallel: int = MaxParallelOption,
+) -> None:
     """Continue an experiment: interrupted or failed stages re-run, completed ones are re-verified."""
-    _store(root).close()
-    runner = _runner(root)
+    store = _store(root)
+    exp = store.get_experiment(experiment_id)
+    store.close()
+    spec_executor = ExecutorSpec.model_validate(exp.spec.get("executor") or {}) if exp is not None else None
+    runner = _runner(root, _executor_override(spec_executor, executor, ray_address), max_parallel)
     try:
         record = runner.resume(experiment_id, sys.argv)
     except (SpecError, ExperimentError) as exc:

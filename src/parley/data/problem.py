@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Domain = Literal["math", "code", "reasoning", "judge", "integer"]
+Domain = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+"""A reward domain: built-in ``math``, ``code``, ``reasoning``, ``judge``, or one registered with
+``parley.rewards.register_verifier`` (the reward registry, a higher layer, decides which it scores)."""
 
 
 class Problem(BaseModel):

@@ -9,7 +9,7 @@ A missing dataset, model or verifier is an :class:`EvaluationError`, never a sco
 (LESSONS.md): the domains are checked against the reward registry before anything runs, and after the
 run every (problem, sample) must be in the store with a verdict.
 
-Compute-matched self-consistency (ALGORITHMS.md section 9): evaluate the debate and a ``single`` run
+Compute-matched self-consistency (docs/algorithms.md section 9): evaluate the debate and a ``single`` run
 first, then pick ``protocol.num_samples`` with :func:`matched_self_consistency_k` and evaluate
 ``self_consistency`` with it.
 """

@@ -18,6 +18,7 @@ from parley.experiments.errors import (
     SpecError,
     StageConfigError,
     StageDataError,
+    StageStopped,
     TransientStageError,
     is_transient,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "StageInput",
     "StageRecord",
     "StageSpec",
+    "StageStopped",
     "TransientStageError",
     "build_manifest",
     "build_plan",

@@ -1,62 +1,23 @@
-"""Stop stage processes and cancel experiments or stages (``parley experiment cancel``).
+"""Stop stage jobs and cancel experiments or stages (``parley experiment cancel``).
 
-Each stage runs as the leader of its own process group, so stopping it stops everything it started.
-A stop is SIGTERM to the group (the stage's ``ctx.should_stop()`` turns true), then SIGKILL after a
+A local stage runs as the leader of its own process group, so stopping it stops everything it
+started: SIGTERM to the group (the stage's ``ctx.should_stop()`` turns true), then SIGKILL after a
 grace period. A pid is only signalled when its process start time matches the one recorded for the
-attempt, so a reused pid is never hit.
+attempt, so a reused pid is never hit. A Ray or Kubernetes stage is stopped through its executor
+(``stop_job``; Job deletion with foreground propagation), reached from the settings stored with the
+attempt, so ``cancel`` works from any process that can reach the cluster.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import time
 from dataclasses import dataclass
 
-import psutil
-
+from parley.executors.local import process_alive, process_created, terminate_group
 from parley.experiments.errors import ExperimentError
-from parley.experiments.state import TERMINAL_STAGE, ExperimentStore, StageRecord
+from parley.experiments.state import TERMINAL_STAGE, AttemptRecord, ExperimentStore, StageRecord
 
-
-def process_created(pid: int) -> float | None:
-    """The process's start time (psutil ``create_time``), or None when it does not exist."""
-    try:
-        return float(psutil.Process(pid).create_time())
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
-
-
-def process_alive(pid: int | None, created: float | None) -> bool:
-    """Whether ``pid`` still runs (not a zombie) and is the process that started at ``created``."""
-    if pid is None:
-        return False
-    try:
-        proc = psutil.Process(pid)
-        if created is not None and abs(proc.create_time() - created) > 0.01:
-            return False
-        return proc.status() != psutil.STATUS_ZOMBIE
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
-
-
-def terminate_group(pid: int | None, created: float | None, grace_s: float = 5.0) -> bool:
-    """SIGTERM the process group led by ``pid``, SIGKILL it after ``grace_s``; True if it was running."""
-    if pid is None or not process_alive(pid, created):
-        return False
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    deadline = time.monotonic() + grace_s
-    sleep = 0.01
-    while time.monotonic() < deadline and process_alive(pid, created):
-        time.sleep(sleep)
-        sleep = min(0.2, sleep * 2)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-    return True
+__all__ = ["CancelResult", "cancel", "cancel_label", "process_alive", "process_created", "stop_attempt",
+           "terminate_group"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +27,27 @@ class CancelResult:
     experiment_id: str
     cancelled: list[str]
     signalled: list[str]
+
+
+def stop_attempt(attempt: AttemptRecord, grace_s: float = 5.0) -> bool:
+    """Stop an attempt's job on the executor it ran on; True when it was still running.
+
+    Local attempts are signalled by pid (checked against the recorded start time); Ray and Kubernetes
+    attempts are cancelled through their executor, rebuilt from the settings stored with the attempt.
+    """
+    backend = (attempt.executor or {}).get("backend", "local")
+    if backend == "local" or attempt.job_id is None:
+        return terminate_group(attempt.pid, attempt.pid_created, grace_s)
+    from parley.executors import ExecutorError, executor_from_description
+
+    try:
+        executor = executor_from_description(attempt.executor or {})
+        try:
+            return executor.cancel(attempt.job_id, grace_s)
+        finally:
+            executor.close()
+    except ExecutorError as exc:
+        raise ExperimentError(f"stage {attempt.stage_id}: cannot stop {backend} job {attempt.job_id}: {exc}") from exc
 
 
 def _dependents(stages: list[StageRecord], roots: set[str]) -> set[str]:
@@ -112,7 +94,7 @@ def cancel(store: ExperimentStore, experiment_id: str, stage: str | None = None,
         for attempt in store.attempts(experiment_id, stage_id):
             if attempt.status not in ("running", "returned", "stopped"):
                 continue
-            if terminate_group(attempt.pid, attempt.pid_created, grace_s):
+            if stop_attempt(attempt, grace_s):
                 signalled.append(stage_id)
             store.finish_attempt(attempt.id, "cancelled", error="cancelled by user")
     if stage is None and not process_alive(exp.runner_pid, None):

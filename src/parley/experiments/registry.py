@@ -30,12 +30,21 @@ from typing import Any
 from pydantic import BaseModel
 
 from parley.experiments.errors import SpecError
+from parley.registry import Registry
 
 Estimate = Callable[[BaseModel, Mapping[str, Any]], "int | None"]
 
-# Modules imported before any spec is planned; the lead's train/eval/compare/report kinds go here too.
-BUILTIN_KIND_MODULES: tuple[str, ...] = ("parley.experiments.kinds", "parley.experiments.demo_kinds",
-                                          "parley.experiments.demo_report")
+# The built-in kinds and the module that registers each (imported before any spec is planned, and on
+# first lookup of the kind). A new built-in kind is declared here.
+BUILTIN_KINDS: dict[str, str] = {
+    "prepare": "parley.experiments.kinds",
+    "tiny_prepare": "parley.experiments.demo_kinds",
+    "baseline": "parley.experiments.demo_kinds",
+    "train": "parley.experiments.demo_kinds",
+    "evaluate": "parley.experiments.demo_kinds",
+    "demo_report": "parley.experiments.demo_report",
+}
+BUILTIN_KIND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(BUILTIN_KINDS.values()))
 
 
 @dataclass(frozen=True)
@@ -107,7 +116,10 @@ class StageKind:
     file: str | None
 
 
-_KINDS: dict[str, StageKind] = {}
+KINDS: Registry[StageFn] = Registry(
+    "stage kind", field="stages.kind", error=SpecError, builtins=BUILTIN_KINDS,
+    hint="register one with @register_stage_kind or list its module in the spec's plugins")
+"""Stage kinds by name; metadata ``estimate`` (rollouts the stage will generate, for ``--dry-run``)."""
 
 
 def register_stage_kind(name: str, *, estimate: Estimate | None = None) -> Callable[[StageFn], StageFn]:
@@ -116,31 +128,19 @@ def register_stage_kind(name: str, *, estimate: Estimate | None = None) -> Calla
     ``estimate(config, params)`` returns the rollouts the stage will generate (for ``--dry-run``).
     Re-registering the same function (a module imported twice) is allowed; another function is not.
     """
-
-    def decorate(fn: StageFn) -> StageFn:
-        module = sys.modules.get(fn.__module__)
-        file = getattr(module, "__file__", None)
-        old = _KINDS.get(name)
-        if old is not None and (old.module, old.fn.__qualname__) != (fn.__module__, fn.__qualname__):
-            raise ValueError(f"stage kind {name!r} is already registered by {old.module}.{old.fn.__qualname__}")
-        _KINDS[name] = StageKind(name, fn, estimate, fn.__module__, file)
-        return fn
-
-    return decorate
+    return KINDS.register(name, estimate=estimate)
 
 
 def get_stage_kind(name: str) -> StageKind:
     """The kind registered as ``name``; :class:`SpecError` listing the known kinds otherwise."""
-    kind = _KINDS.get(name)
-    if kind is None:
-        raise SpecError(f"unknown stage kind {name!r}; known: {', '.join(known_stage_kinds()) or 'none'} "
-                        "(register one with @register_stage_kind or list its module in the spec's plugins)")
-    return kind
+    entry = KINDS.entry(name, field="")
+    module = sys.modules.get(entry.module)
+    return StageKind(entry.name, entry.obj, entry.meta("estimate"), entry.module, getattr(module, "__file__", None))
 
 
 def known_stage_kinds() -> list[str]:
     """Registered kind names, sorted."""
-    return sorted(_KINDS)
+    return KINDS.names()
 
 
 def import_plugin(entry: str, module_name: str | None = None) -> None:

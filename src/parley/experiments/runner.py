@@ -1,4 +1,4 @@
-"""Run an experiment plan stage by stage, each stage in its own process, with state in SQLite.
+"""Run an experiment plan, each stage attempt a job on an executor, with state in SQLite.
 
 - Ids: ``<name>-<first 12 hex of the spec's content hash>`` unless given, so running the same spec
   again, or ``resume``, finds the same experiment (running an existing id with the same spec resumes
@@ -8,6 +8,11 @@
 - A stage whose dependency did not succeed is marked ``blocked`` and never started.
 - Transient failures (see :mod:`parley.experiments.errors`) are retried up to ``retry.max_attempts``
   times per run with capped exponential backoff and jitter; other failures fail the stage at once.
+- Stages run on an executor (:mod:`parley.executors`: ``local`` process groups, ``ray`` jobs,
+  ``kubernetes`` jobs), chosen in the spec (``executor:``) or by the caller. Independent stages run at
+  the same time, up to ``max_parallel`` (default: what the executor can hold, e.g. the local machine's
+  CPUs, memory and GPUs against each stage's ``resources``). The runner waits on the jobs' event
+  streams (one follower thread per running job), not on a fixed polling interval.
 - ``resume`` first recovers: stage processes left by a dead runner are stopped; a stage whose process
   had returned is checked and completed without re-running; other interrupted stages run again in the
   same output directory (a training stage resumes from its checkpoints). Completed stages' artifacts
@@ -20,27 +25,36 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import random
-import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
-from parley.experiments.control import process_alive, process_created, terminate_group
+from parley.executors import Executor, ExecutorError, ExecutorSpec, JobEvent, JobState, create_executor
+from parley.executors.local import parse_job_id, process_alive
+from parley.experiments.control import stop_attempt
 from parley.experiments.errors import ExperimentError
 from parley.experiments.manifest import build_manifest, write_manifest
 from parley.experiments.outputs import OutputCheckError, check_outputs, checksum
 from parley.experiments.plan import ExperimentPlan, PlannedStage, build_plan
 from parley.experiments.registry import get_stage_kind
 from parley.experiments.spec import ExperimentSpec, RetryPolicy, spec_from_mapping
+from parley.experiments.stage_jobs import (
+    RUNNER_PID_ENV,
+    import_outcome,
+    refresh_progress,
+    stage_job,
+    stage_resources,
+)
 from parley.experiments.state import ExperimentRecord, ExperimentStore
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "experiments.db"
-RUNNER_PID_ENV = "PARLEY_EXPERIMENT_RUNNER_PID"
+__all__ = ["DB_NAME", "RUNNER_PID_ENV", "ExperimentRunner", "backoff_delay", "experiment_id_for"]
 
 
 def experiment_id_for(spec: ExperimentSpec) -> str:
@@ -57,10 +71,12 @@ def backoff_delay(policy: RetryPolicy, failures: int, rng: random.Random) -> flo
 @dataclass
 class _Running:
     stage: PlannedStage
-    proc: subprocess.Popen[bytes]
+    job_id: str
     attempt_id: int
-    log_file: IO[bytes]
+    number: int
     deadline: float | None
+    remote: bool
+    stop_sent: bool = False
 
 
 @dataclass
@@ -70,6 +86,8 @@ class _RunState:
     not_before: dict[str, float] = field(default_factory=dict)
     running: dict[str, _Running] = field(default_factory=dict)
     old_checksums: dict[str, dict[str, str]] = field(default_factory=dict)
+    events: queue.Queue[tuple[str, int, JobEvent]] = field(default_factory=queue.Queue)
+    next_progress: float = 0.0
 
 
 class ExperimentRunner:
@@ -77,19 +95,27 @@ class ExperimentRunner:
 
     Args:
         root: directory holding the database and one directory per experiment.
-        python: interpreter for stage processes.
-        poll_s: how often running stage processes are checked (they are children, so this is cheap).
+        python: interpreter for local stage processes.
+        poll_s: longest wait for a job event before the database is re-read (cancel requests from
+            other processes); job ends and retry times wake the runner at once.
         term_grace_s: seconds between SIGTERM and SIGKILL when stopping a stage.
         seed: seeds the retry jitter.
+        executor: where stages run, overriding the spec's ``executor`` (settings or a ready executor).
+        max_parallel: stages at once, overriding the spec's ``max_parallel``.
     """
 
-    def __init__(self, root: str | Path, *, python: str = sys.executable, poll_s: float = 0.05,
-                 term_grace_s: float = 5.0, seed: int | None = None) -> None:
+    def __init__(self, root: str | Path, *, python: str = sys.executable, poll_s: float = 0.25,
+                 term_grace_s: float = 5.0, seed: int | None = None,
+                 executor: ExecutorSpec | Executor | None = None, max_parallel: int | None = None) -> None:
         self.root = Path(root).resolve()
         self.store = ExperimentStore(self.root / DB_NAME)
         self.python = python
         self.poll_s = poll_s
         self.term_grace_s = term_grace_s
+        self.executor_override = executor
+        if max_parallel is not None and max_parallel < 1:
+            raise ExperimentError(f"max_parallel must be at least 1, got {max_parallel}")
+        self.max_parallel = max_parallel
         self._rng = random.Random(seed)
 
     def close(self) -> None:
@@ -152,18 +178,19 @@ class ExperimentRunner:
         argv = command or sys.argv
         write_manifest(manifest_path, build_manifest(plan, exp_id, list(exp.labels), argv, self.store, previous))
         state = _RunState(todo=[])
-        self._recover(exp_id, plan, state)
-        for rec in self.store.stages(exp_id):
-            if rec.status != "succeeded":
-                state.todo.append(rec.stage_id)
-                self.store.set_stage(exp_id, rec.stage_id, status="pending")
+        executor = self._executor(plan.spec)
         try:
-            self._loop(exp_id, plan, state)
+            self._recover(exp_id, plan, state)
+            for rec in self.store.stages(exp_id):
+                if rec.status != "succeeded":
+                    state.todo.append(rec.stage_id)
+                    self.store.set_stage(exp_id, rec.stage_id, status="pending")
+            self._loop(exp_id, plan, state, executor)
         finally:
             for run in state.running.values():  # only on an exception in the loop itself
-                terminate_group(run.proc.pid, None, self.term_grace_s)
-                run.proc.wait()
-                run.log_file.close()
+                executor.cancel(run.job_id, self.term_grace_s)
+            if not isinstance(self.executor_override, Executor):
+                executor.close()
         statuses = {s.status for s in self.store.stages(exp_id)}
         final = self.store.get_experiment(exp_id)
         assert final is not None
@@ -180,8 +207,27 @@ class ExperimentRunner:
         assert done is not None
         return done
 
-    def _loop(self, exp_id: str, plan: ExperimentPlan, state: _RunState) -> None:
-        max_parallel = plan.spec.max_parallel
+    def _executor(self, spec: ExperimentSpec) -> Executor:
+        override = self.executor_override
+        if isinstance(override, Executor):
+            return override
+        try:
+            return create_executor(override or spec.executor, self.root)
+        except ExecutorError as exc:
+            raise ExperimentError(str(exc)) from exc
+
+    def _limit(self, plan: ExperimentPlan, executor: Executor) -> int:
+        """Stages at once: the override, the spec's ``max_parallel``, else the executor's capacity."""
+        given = self.max_parallel or plan.spec.max_parallel
+        if given is not None:
+            return given
+        sizes = [executor.capacity(stage_resources(plan, s)) for s in plan.stages]
+        known = [c for c in sizes if c is not None]
+        return max(known) if known else len(plan.stages)
+
+    def _loop(self, exp_id: str, plan: ExperimentPlan, state: _RunState, executor: Executor) -> None:
+        max_parallel = self._limit(plan, executor)
+        log.info("experiment %s: up to %d stage(s) at once on %s", exp_id, max_parallel, executor.backend)
         while state.todo or state.running:
             exp = self.store.get_experiment(exp_id)
             statuses = {s.stage_id: s.status for s in self.store.stages(exp_id)}
@@ -198,47 +244,112 @@ class ExperimentRunner:
                     state.todo.remove(sid)
                     continue
                 ready = all(statuses[n] == "succeeded" for n in stage.needs)
-                if ready and len(state.running) < max_parallel and time.monotonic() >= state.not_before.get(sid, 0):
-                    self._launch(exp_id, stage, state)
+                if ready and len(state.running) < max_parallel and time.monotonic() >= state.not_before.get(sid, 0) \
+                        and executor.admits(stage_resources(plan, stage)):
                     state.todo.remove(sid)
-            for sid, run in list(state.running.items()):
-                if run.deadline is not None and time.monotonic() > run.deadline and run.proc.poll() is None:
+                    self._launch(exp_id, plan, stage, state, executor)
+            now = time.monotonic()
+            for sid, run in state.running.items():
+                if statuses.get(sid) == "cancelled" and not run.stop_sent:  # cancelled by another process
+                    self._stop(executor, run)
+                if run.deadline is not None and now > run.deadline and not run.stop_sent:
                     log.warning("stage %s exceeded timeout_s=%s; stopping it", sid, run.stage.timeout_s)
-                    terminate_group(run.proc.pid, None, self.term_grace_s)
                     self.store.report_attempt(run.attempt_id, "failed", error_type="TimeoutError", transient=1,
                                               error=f"stage exceeded timeout_s={run.stage.timeout_s}")
-                if run.proc.poll() is not None:
-                    del state.running[sid]
-                    run.log_file.close()
-                    self._finish(exp_id, plan, run, state)
-            if state.running or state.todo:
-                time.sleep(self.poll_s)
+                    self._stop(executor, run)
+            if not (state.running or state.todo):
+                break
+            if now >= state.next_progress:
+                state.next_progress = now + 1.0
+                for run in state.running.values():
+                    if run.remote:
+                        refresh_progress(self.store, exp_id, run.stage, run.number)
+            wake = [self.poll_s, *(r.deadline - now for r in state.running.values() if r.deadline and not r.stop_sent),
+                    *(state.not_before[s] - now for s in state.todo if s in state.not_before)]
+            try:
+                item = state.events.get(timeout=max(0.0, min(wake)))
+            except queue.Empty:
+                continue
+            while True:
+                self._on_event(exp_id, plan, state, *item)
+                try:
+                    item = state.events.get_nowait()
+                except queue.Empty:
+                    break
 
-    def _launch(self, exp_id: str, stage: PlannedStage, state: _RunState) -> None:
+    def _on_event(self, exp_id: str, plan: ExperimentPlan, state: _RunState, sid: str, attempt_id: int,
+                  event: JobEvent) -> None:
+        run = state.running.get(sid)
+        if run is None or run.attempt_id != attempt_id:
+            return
+        if event.state == JobState.PENDING:
+            self.store.set_stage(exp_id, sid, progress=f"queued: {event.message or 'waiting for resources'}")
+        elif event.state.terminal:
+            del state.running[sid]
+            self._finish(exp_id, plan, run, event, state)
+
+    def _stop(self, executor: Executor, run: _Running) -> None:
+        """Cancel a job without blocking the loop (its end arrives as an event)."""
+        run.stop_sent = True
+        threading.Thread(target=executor.cancel, args=(run.job_id, self.term_grace_s),
+                         name=f"stop-{run.stage.id}", daemon=True).start()
+
+    def _follow(self, executor: Executor, state: _RunState, sid: str, attempt_id: int, job_id: str) -> None:
+        """Thread body: forward the job's events to the runner; report a job it lost track of as failed."""
+        failures = 0
+        while True:
+            try:
+                for event in executor.events(job_id):
+                    state.events.put((sid, attempt_id, event))
+                    if event.state.terminal:
+                        return
+                event = executor.status(job_id)
+                if event.state.terminal:
+                    state.events.put((sid, attempt_id, event))
+                    return
+            except Exception as exc:  # noqa: BLE001 - a client error while following: retried, then reported
+                failures += 1
+                log.warning("stage %s: following %s job %s failed (%s: %s)", sid, executor.backend, job_id,
+                            type(exc).__name__, exc)
+                if failures >= 5:
+                    state.events.put((sid, attempt_id, JobEvent(job_id, JobState.FAILED, None,
+                                                                f"lost track of the job: {exc}")))
+                    return
+                time.sleep(min(30.0, 0.5 * 2 ** failures))
+
+    def _launch(self, exp_id: str, plan: ExperimentPlan, stage: PlannedStage, state: _RunState,
+                executor: Executor) -> None:
         rec = self.store.stage(exp_id, stage.id)
         rec.dir.mkdir(parents=True, exist_ok=True)
         attempt_id = self.store.start_attempt(exp_id, stage.id)
-        logs = rec.dir.parent.parent / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        log_file = (logs / f"{stage.dir_name}.attempt{rec.attempts + 1}.log").open("ab")
-        cmd = [self.python, "-m", "parley.experiments.stage_main", "--db", str(self.store.path),
-               "--experiment", exp_id, "--stage", stage.id, "--attempt-id", str(attempt_id)]
-        env = {**os.environ, RUNNER_PID_ENV: str(os.getpid())}
-        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=env)
-        self.store.set_attempt(attempt_id, pid=proc.pid, pid_created=process_created(proc.pid))
+        job = stage_job(self.store, exp_id, plan, stage, attempt_id, rec.attempts + 1, self.python, executor)
         state.tries[stage.id] = state.tries.get(stage.id, 0) + 1
+        try:
+            job_id = executor.submit(job)
+        except ExecutorError as exc:
+            self.store.finish_attempt(attempt_id, "failed", error=str(exc), error_type="ExecutorError", transient=0)
+            self.store.set_stage(exp_id, stage.id, status="failed", error=f"ExecutorError: {exc} (not retried)")
+            return
+        fields: dict[str, object] = {"job_id": job_id, "executor": json.dumps(executor.describe())}
+        if executor.backend == "local":
+            fields["pid"], fields["pid_created"] = parse_job_id(job_id)
+        self.store.set_attempt(attempt_id, **fields)
         deadline = time.monotonic() + stage.timeout_s if stage.timeout_s else None
-        state.running[stage.id] = _Running(stage, proc, attempt_id, log_file, deadline)
-        log.info("stage %s started (attempt %d, pid %d)", stage.id, rec.attempts + 1, proc.pid)
+        state.running[stage.id] = _Running(stage, job_id, attempt_id, rec.attempts + 1, deadline,
+                                           executor.backend != "local")
+        threading.Thread(target=self._follow, args=(executor, state, stage.id, attempt_id, job_id),
+                         name=f"follow-{stage.id}", daemon=True).start()
+        log.info("stage %s started (attempt %d, %s job %s)", stage.id, rec.attempts + 1, executor.backend, job_id)
 
-    def _finish(self, exp_id: str, plan: ExperimentPlan, run: _Running, state: _RunState) -> None:
-        sid, code = run.stage.id, run.proc.returncode
+    def _finish(self, exp_id: str, plan: ExperimentPlan, run: _Running, event: JobEvent, state: _RunState) -> None:
+        sid, code = run.stage.id, event.exit_code
+        if run.remote and self.store.attempt(run.attempt_id).status == "running":
+            import_outcome(self.store, exp_id, run.stage, run.attempt_id, run.number)
         attempt = self.store.attempt(run.attempt_id)
         if self.store.stage(exp_id, sid).status == "cancelled":
             self.store.finish_attempt(run.attempt_id, "cancelled", exit_code=code, error="cancelled by user")
             return
-        if attempt.status == "returned" and code == 0:
+        if attempt.status == "returned" and (code == 0 or (code is None and run.remote)):
             self._complete_or_fail(exp_id, plan, run.stage, run.attempt_id, state)
             return
         if attempt.status == "failed":
@@ -247,8 +358,9 @@ class ExperimentRunner:
         elif attempt.status == "stopped":
             error, transient, error_type = "stopped before finishing (runner or cancel signal)", True, "Stopped"
         else:
-            how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
-            error, transient, error_type = f"stage process {how} without reporting an error", True, "Crashed"
+            how = event.message or (f"killed by signal {-code}" if code is not None and code < 0
+                                    else f"exited with code {code}")
+            error, transient, error_type = f"stage job {how} without reporting an error", True, "Crashed"
         status = "crashed" if error_type == "Crashed" else "failed"
         self.store.finish_attempt(run.attempt_id, status, exit_code=code, error=error, error_type=error_type,
                                   transient=int(transient))
@@ -294,7 +406,7 @@ class ExperimentRunner:
                 for attempt in self.store.attempts(exp_id, rec.stage_id):
                     if attempt.status not in ("running", "returned", "stopped"):
                         continue
-                    stopped = terminate_group(attempt.pid, attempt.pid_created, self.term_grace_s)
+                    stopped = stop_attempt(attempt, self.term_grace_s)
                     if attempt.status == "returned":
                         self._complete_or_fail(exp_id, plan, stage, attempt.id, state)
                         continue

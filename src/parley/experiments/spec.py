@@ -34,6 +34,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from parley.config.loading import format_validation_error
+from parley.executors.config import ExecutorSpec, ResourceSpec
 from parley.experiments.errors import SpecError
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -102,6 +103,7 @@ class StageSpec(_Strict):
     overrides: dict[str, Any] = Field(default_factory=dict)
     retry: RetryPolicy | None = None
     timeout_s: float | None = Field(default=None, gt=0)
+    resources: ResourceSpec | None = None
 
     @field_validator("outputs", mode="before")
     @classmethod
@@ -120,7 +122,12 @@ class StageSpec(_Strict):
 
 
 class ExperimentSpec(_Strict):
-    """A whole experiment. ``labels`` group experiments (``parley experiment cancel --label``)."""
+    """A whole experiment. ``labels`` group experiments (``parley experiment cancel --label``).
+
+    ``executor`` (where stages run) and ``max_parallel`` (stages at once; None: what the executor can
+    hold, see :meth:`parley.executors.Executor.capacity`) say how the experiment runs, not what it
+    computes, so they are left out of :meth:`content_hash`.
+    """
 
     name: str = Field(pattern=_ID_PATTERN)
     description: str = ""
@@ -130,7 +137,8 @@ class ExperimentSpec(_Strict):
     sweeps: dict[str, list[Any]] = Field(default_factory=dict)
     stages: list[StageSpec] = Field(min_length=1)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
-    max_parallel: int = Field(default=1, ge=1, le=256)
+    max_parallel: int | None = Field(default=None, ge=1, le=256)
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
     fingerprint_datasets: bool = True
 
     @field_validator("sweeps")
@@ -154,8 +162,12 @@ class ExperimentSpec(_Strict):
         return self
 
     def content_hash(self) -> str:
-        """sha256 of everything that determines results (labels and description left out)."""
-        data = self.model_dump(mode="json", exclude={"labels", "description"})
+        """sha256 of everything that determines results (labels, description, executor and
+        max_parallel left out; a stage's ``resources`` count only when given, since they set its threads)."""
+        data = self.model_dump(mode="json", exclude={"labels", "description", "executor", "max_parallel"})
+        for stage in data["stages"]:
+            if stage.get("resources") is None:
+                stage.pop("resources", None)
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

@@ -7,7 +7,9 @@ after its outputs passed their checks and their checksums are in ``artifacts``.
 Stage statuses: ``pending``, ``running``, ``succeeded``, ``failed``, ``blocked`` (a dependency did not
 succeed), ``cancelled``. Attempt statuses: ``running``, ``returned`` (the function returned; outputs
 not yet checked), ``succeeded``, ``failed``, ``crashed`` (the process died without reporting),
-``cancelled``, ``interrupted`` (its runner died). Experiment statuses: ``running``, ``succeeded``,
+``cancelled``, ``interrupted`` (its runner died). An attempt records the executor it ran on (its
+:meth:`~parley.executors.Executor.describe` mapping) and the job id there, so ``cancel`` and ``resume``
+can reach the job from any process. Experiment statuses: ``running``, ``succeeded``,
 ``failed``, ``cancelled``, ``interrupted``.
 """
 
@@ -40,7 +42,8 @@ CREATE TABLE IF NOT EXISTS stages (
 CREATE TABLE IF NOT EXISTS attempts (
   id INTEGER PRIMARY KEY AUTOINCREMENT, experiment_id TEXT NOT NULL, stage_id TEXT NOT NULL,
   number INTEGER NOT NULL, status TEXT NOT NULL, started_at REAL NOT NULL, ended_at REAL, pid INTEGER,
-  pid_created REAL, exit_code INTEGER, error TEXT, error_type TEXT, transient INTEGER);
+  pid_created REAL, exit_code INTEGER, error TEXT, error_type TEXT, transient INTEGER, job_id TEXT,
+  executor TEXT);
 CREATE TABLE IF NOT EXISTS artifacts (
   experiment_id TEXT NOT NULL, stage_id TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL,
   size INTEGER NOT NULL, recorded_at REAL NOT NULL, PRIMARY KEY (experiment_id, stage_id, path));
@@ -108,6 +111,8 @@ class AttemptRecord:
     error: str | None
     error_type: str | None
     transient: bool | None
+    job_id: str | None = None
+    executor: dict[str, Any] | None = None
 
 
 class ExperimentStore:
@@ -122,6 +127,14 @@ class ExperimentStore:
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute("PRAGMA synchronous = NORMAL")
         self._conn.executescript(_SCHEMA)
+        columns = {r[1] for r in self._conn.execute("PRAGMA table_info(attempts)")}
+        for column in ("job_id", "executor"):  # added with parley.executors; older databases gain them here
+            if column not in columns:
+                try:
+                    self._conn.execute(f"ALTER TABLE attempts ADD COLUMN {column} TEXT")
+                except sqlite3.OperationalError as exc:  # another process added it first
+                    if "duplicate column" not in str(exc):
+                        raise
 
     def close(self) -> None:
         """Close the connection."""
@@ -259,7 +272,8 @@ class ExperimentStore:
         rows = self._conn.execute(sql + " ORDER BY id", args).fetchall()
         return [AttemptRecord(r["id"], r["experiment_id"], r["stage_id"], r["number"], r["status"],
                               r["started_at"], r["ended_at"], r["pid"], r["pid_created"], r["exit_code"],
-                              r["error"], r["error_type"], None if r["transient"] is None else bool(r["transient"]))
+                              r["error"], r["error_type"], None if r["transient"] is None else bool(r["transient"]),
+                              r["job_id"], json.loads(r["executor"]) if r["executor"] else None)
                 for r in rows]
 
     def attempt(self, attempt_id: int) -> AttemptRecord:

@@ -8,15 +8,19 @@ from parley.rewards.extract import Extraction, ExtractionConfig, ExtractionError
 from parley.rewards.math import MathVerifier, MathVerifierConfig
 from parley.rewards.pool import TaskOutcome, VerifierPool
 from parley.rewards.registry import (
+    VERIFIERS,
     MathDomainVerifier,
     ReasoningGymVerifier,
     RewardRegistry,
     Verifier,
+    VerifierSettings,
     default_registry,
+    register_verifier,
 )
 from parley.rewards.types import RewardResult, UnknownDomainError, VerifierError
 
 __all__ = [
+    "VERIFIERS",
     "Extraction",
     "ExtractionConfig",
     "ExtractionError",
@@ -31,6 +35,8 @@ __all__ = [
     "Verifier",
     "VerifierError",
     "VerifierPool",
+    "VerifierSettings",
     "default_registry",
     "extract_answer",
+    "register_verifier",
 ]

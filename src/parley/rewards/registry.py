@@ -1,7 +1,10 @@
 """The reward registry: problem domain -> verifier. The one scoring path for generation summaries,
 training rewards and evaluation alike.
 
-Domains and their verifiers in :func:`default_registry`:
+Verifier kinds register by domain in :data:`VERIFIERS` (``@register_verifier("math")`` on a factory
+``(pool, settings) -> Verifier | None``, ``None`` meaning "not available in this environment");
+:func:`default_registry` builds one :class:`RewardRegistry` with a verifier for every registered
+domain, so a domain registered by a user is scored like the built-ins. Built-in domains:
 
 - ``math``: :class:`MathDomainVerifier` (final-answer extraction + math-verify, in the pool);
 - ``reasoning``: :class:`ReasoningGymVerifier` (reasoning-gym's own scorer, made safe, in the pool;
@@ -20,11 +23,13 @@ from __future__ import annotations
 import abc
 import importlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from parley.data.problem import Problem
+from parley.registry import Registry
 from parley.rewards.extract import ExtractionError, check_text, last_boxed
 from parley.rewards.integer import score_integer
 from parley.rewards.math import MathVerifier, MathVerifierConfig
@@ -264,7 +269,48 @@ class CodeDomainVerifier(Verifier):
             self._sandbox = None
 
 
-def _code_verifier() -> Verifier | None:
+@dataclass(frozen=True)
+class VerifierSettings:
+    """What :func:`default_registry` passes every verifier factory besides the pool."""
+
+    math: MathVerifierConfig | None = None
+    reasoning_timeout_s: float = 10.0
+
+
+VerifierFactory = Callable[[VerifierPool, VerifierSettings], "Verifier | None"]
+
+VERIFIERS: Registry[VerifierFactory] = Registry(
+    "verifier domain", field="problem.domain", error=UnknownDomainError,
+    hint="register one with @parley.rewards.register_verifier(domain)")
+"""Verifier factories by problem domain (``judge`` needs a model and is registered per registry)."""
+
+
+def register_verifier(domain: str) -> Callable[[VerifierFactory], VerifierFactory]:
+    """Register a factory ``(pool, settings) -> Verifier | None`` for problems of ``domain``.
+
+    :func:`default_registry` calls it once per registry; returning ``None`` says the verifier cannot
+    work here (e.g. a missing optional package), and the domain is then left without a verifier.
+    """
+    return VERIFIERS.register(domain)
+
+
+@register_verifier("math")
+def _math_verifier(pool: VerifierPool, settings: VerifierSettings) -> Verifier:
+    return MathDomainVerifier(MathVerifier(pool, settings.math))
+
+
+@register_verifier("reasoning")
+def _reasoning_verifier(pool: VerifierPool, settings: VerifierSettings) -> Verifier:
+    return ReasoningGymVerifier(pool, settings.reasoning_timeout_s)
+
+
+@register_verifier("integer")
+def _integer_verifier(pool: VerifierPool, settings: VerifierSettings) -> Verifier:
+    return IntegerDomainVerifier()
+
+
+@register_verifier("code")
+def _code_verifier(pool: VerifierPool, settings: VerifierSettings) -> Verifier | None:
     """The code verifier when :mod:`parley.rewards.code` is importable, else ``None``."""
     try:
         importlib.import_module("parley.rewards.code")
@@ -280,16 +326,16 @@ def default_registry(
     reasoning_timeout_s: float = 10.0,
     memory_limit_mb: int | None = 4096,
 ) -> RewardRegistry:
-    """A registry with ``math``, ``reasoning`` and (when available) ``code`` verifiers over one pool.
+    """A registry with a verifier for every domain in :data:`VERIFIERS` (built-in: ``math``,
+    ``reasoning`` and, when available, ``code``) over one pool.
 
     The pool (``pool_size`` workers, default the CPU count) starts on the first call that needs it.
     """
     pool = VerifierPool(pool_size, memory_limit_mb=memory_limit_mb)
     registry = RewardRegistry(pool)
-    registry.register("math", MathDomainVerifier(MathVerifier(pool, math_config)))
-    registry.register("reasoning", ReasoningGymVerifier(pool, reasoning_timeout_s))
-    registry.register("integer", IntegerDomainVerifier())
-    code = _code_verifier()
-    if code is not None:
-        registry.register("code", code)
+    settings = VerifierSettings(math_config, reasoning_timeout_s)
+    for entry in VERIFIERS.entries():
+        verifier = entry.obj(pool, settings)
+        if verifier is not None:
+            registry.register(entry.name, verifier)
     return registry

@@ -1,4 +1,4 @@
-"""Rollout selection strategies (ALGORITHMS.md section 7).
+"""Rollout selection strategies (docs/algorithms.md section 7).
 
 - :func:`best_of_n`: the best transcript of each group (same problem), for rejection-sampling
   fine-tuning data. Survivors are copies with ``metadata["selection"]`` set, which

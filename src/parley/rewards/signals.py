@@ -1,6 +1,6 @@
 """Per-debate reward inputs: outcome G, per-turn local signals and answer-correctness states.
 
-ALGORITHMS.md section 2. :func:`debate_signals` reads a transcript's structured turns (roles come
+docs/algorithms.md section 2. :func:`debate_signals` reads a transcript's structured turns (roles come
 from :attr:`Turn.role`, never from text) and a correctness oracle ``is_correct(answer) -> bool``
 (the trainer passes one backed by the reward registry; ``None`` means "no answer" and an oracle
 must return ``False`` for it). Local signals per turn:

@@ -324,7 +324,7 @@ def warm_start_accuracy(model_dir: Path, n: int = 200, protocol: str = "single")
     problems = load_problems(tiny_dataset_config(size=n, seed=EVAL_SEED))
     model = HFChatModel.from_pretrained(model_dir, batch_size=64)
     pool = AgentPool(Agent(model, "shared"))
-    cfg = ProtocolConfig(name=protocol)  # type: ignore[arg-type]
+    cfg = ProtocolConfig(name=protocol)
 
     async def run() -> list[Transcript]:
         try:

@@ -1,4 +1,4 @@
-"""Debate-dynamics metrics of a batch of transcripts (ALGORITHMS.md section 9; names in docs/metrics.md).
+"""Debate-dynamics metrics of a batch of transcripts (docs/algorithms.md section 9; names in docs/metrics.md).
 
 Lives in ``tracking`` because the trainer and the evaluator both log it; it reads only debate
 transcripts and :class:`~parley.rewards.signals.DebateSignals` (lower layers). Definitions:

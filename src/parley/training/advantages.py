@@ -1,4 +1,4 @@
-"""Advantage estimators over grouped samples (ALGORITHMS.md section 4).
+"""Advantage estimators over grouped samples (docs/algorithms.md section 4).
 
 Groups are AT-GRPO groups (same problem, same role, same turn position; see
 :mod:`parley.training.samples`). With r the shaped reward:
@@ -20,15 +20,17 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from parley.config.models import GROUP_ESTIMATORS, AdvantageScale, Estimator, validate_group_size
 from parley.training.samples import TrainingSample
 
-Estimator = Literal["grpo", "rloo", "reinforce_pp"]
-GROUP_ESTIMATORS = ("grpo", "rloo")
+__all__ = ["GROUP_ESTIMATORS", "AdvantageConfig", "AdvantageResult", "AdvantageStats", "Estimator",
+           "SelectionGroupError", "compute_advantages", "grpo_advantages", "reinforce_pp_advantages",
+           "rloo_advantages", "validate_group_size", "with_advantages"]
+
 EPS = 1e-6
 _ZERO_VAR_TOL = 1e-12
 
@@ -103,7 +105,7 @@ def _check(rewards: Sequence[float], group_ids: Sequence[Hashable]) -> np.ndarra
 
 
 def grpo_advantages(rewards: Sequence[float], group_ids: Sequence[Hashable], *,
-                    scale: Literal["std", "none"] = "std") -> AdvantageResult:
+                    scale: AdvantageScale = "std") -> AdvantageResult:
     """GRPO (``scale="std"``) or Dr.GRPO (``scale="none"``) advantages within groups."""
     r = _check(rewards, group_ids)
     groups = _groups(group_ids)
@@ -141,25 +143,13 @@ def reinforce_pp_advantages(rewards: Sequence[float], group_ids: Sequence[Hashab
     return AdvantageResult(adv.tolist(), _stats(r, groups, adv))
 
 
-def validate_group_size(estimator: str, group_size: int, field_name: str = "group_size") -> None:
-    """Reject group-relative estimators with fewer than 2 rollouts per problem.
-
-    Raises:
-        ValueError: naming ``field_name``, the value and the fix.
-    """
-    if estimator in GROUP_ESTIMATORS and group_size < 2:
-        raise ValueError(
-            f"{field_name}={group_size}: estimator {estimator!r} is group-relative and needs at least 2 "
-            f"rollouts per problem (every advantage would be 0); set {field_name} >= 2 or use reinforce_pp")
-
-
 class AdvantageConfig(BaseModel):
     """Which estimator, its options, and the rollouts per problem (``group_size``, G)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     estimator: Estimator = "grpo"
-    scale: Literal["std", "none"] = Field(default="std", description="grpo: 'none' gives Dr.GRPO.")
+    scale: AdvantageScale = Field(default="std", description="grpo: 'none' gives Dr.GRPO.")
     group_size: int = Field(default=4, ge=1, description="Rollouts per problem (G).")
 
     @model_validator(mode="after")

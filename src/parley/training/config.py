@@ -15,10 +15,21 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from parley.config.models import DatasetConfig, ParleyConfig, ProtocolConfig, ProtocolName, StrictModel
+from parley.config.models import (
+    AdvantageScale,
+    Aggregation,
+    DatasetConfig,
+    Estimator,
+    ParleyConfig,
+    ProtocolName,
+    StrictModel,
+    validate_group_size,
+)
+from parley.debate.protocols import protocol_roles
 from parley.rewards.shaping import IdentityConfig, ShapingConfig
-from parley.training.advantages import Estimator, validate_group_size
-from parley.training.losses import Aggregation
+
+__all__ = ["CounterfactualConfig", "EvalConfig", "LoRAConfig", "PolicyConfig", "RolePolicyConfig", "TrainConfig",
+           "TrainRunConfig", "protocol_roles"]
 
 
 class LoRAConfig(StrictModel):
@@ -92,8 +103,7 @@ class TrainConfig(StrictModel):
     problems_per_step: int = Field(default=8, ge=1, description="Problems drawn per step.")
     group_size: int = Field(default=4, ge=1, description="Rollouts per problem (G).")
     estimator: Estimator = Field(default="grpo", description="Advantage estimator: grpo, rloo or reinforce_pp.")
-    scale: Literal["std", "none"] = Field(default="std", description="grpo: divide by the group std ('none': "
-                                          "Dr.GRPO).")
+    scale: AdvantageScale = Field(default="std", description="grpo: divide by the group std ('none': Dr.GRPO).")
     epochs: int = Field(default=1, ge=1, description="Optimisation epochs per batch of rollouts.")
     micro_batch_size: int = Field(default=16, ge=1, description="Samples per forward/backward.")
     lr: float = Field(default=1e-4, gt=0, description="AdamW learning rate.")
@@ -179,13 +189,3 @@ class TrainRunConfig(ParleyConfig):
                                  "would get no gradient; use target=return_to_go (the default) or freeze the verifier "
                                  "(train.policy.roles.verifier.frozen=true)")
         return self
-
-
-def protocol_roles(protocol: ProtocolConfig) -> list[str]:
-    """The roles a protocol's transcripts contain."""
-    if protocol.name == "svj":
-        return ["solver", "verifier", "judge"] if protocol.use_judge is not False else ["solver", "verifier"]
-    if protocol.name == "mad":
-        roles = [f"agent_{k}" for k in range(protocol.num_agents)]
-        return [*roles, "judge"] if protocol.use_judge else roles
-    return ["solver"]

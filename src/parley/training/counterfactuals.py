@@ -1,4 +1,4 @@
-"""Counterfactual rollouts: the inputs of ``difference`` and ``coma`` shaping (ALGORITHMS.md section 6).
+"""Counterfactual rollouts: the inputs of ``difference`` and ``coma`` shaping (docs/algorithms.md section 6).
 
 Both re-run a debate through the real protocol with an :data:`~parley.debate.context.Intervention`
 that replaces some turns' sampling:

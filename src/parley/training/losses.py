@@ -1,4 +1,4 @@
-"""Token-level PPO-clip policy loss, k3 KL penalty and per-token log-probs (ALGORITHMS.md section 5).
+"""Token-level PPO-clip policy loss, k3 KL penalty and per-token log-probs (docs/algorithms.md section 5).
 
 PPO-clip (Schulman et al. 2017) with DAPO-style decoupled clip ranges (Yu et al. 2025, eps_low /
 eps_high): ratio_t = exp(logp_t - old_logp_t),
@@ -18,11 +18,13 @@ exactly at a sample's own sampled tokens, so other roles' tokens (context) are n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
-Aggregation = Literal["token_mean", "seq_mean"]
+from parley.config.models import Aggregation
+
+__all__ = ["Aggregation", "LossOutput", "k3_kl", "ppo_clip_loss", "token_logprobs"]
 
 
 @dataclass

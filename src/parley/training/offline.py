@@ -56,7 +56,7 @@ from parley.store.manifest import load_manifest
 from parley.training.config import TrainRunConfig
 from parley.training.policies import PolicySet
 from parley.training.rollouts import AnswerScorer
-from parley.training.sources import StepBatch, counterfactual_input
+from parley.training.sources import StepBatch, counterfactual_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class OfflineStepStream:
 def check_offline_config(cfg: TrainRunConfig) -> None:
     """Reject what offline mode cannot do, naming the field."""
     name = cfg.train.shaping.name
-    if counterfactual_input(name) is not None:
+    if counterfactual_inputs(cfg.train.shaping):
         raise OfflineModeError(
             f"train.shaping.name={name!r} needs counterfactual rollouts from the current policy, which offline "
             f"mode (train.offline_store={cfg.train.offline_store}) cannot run; use identity, mixing, potential, "
@@ -176,7 +176,7 @@ def offline_signals(transcripts: Sequence[Transcript], scorer: AnswerScorer, sel
     for t in transcripts:
         if t.problem_id not in scorer.problems:
             scorer.problems[t.problem_id] = Problem(id=t.problem_id, question=t.question, answer=t.gold_answer,
-                                                    domain=t.domain)  # type: ignore[arg-type]
+                                                    domain=t.domain)
     extra: dict[str, float] = {}
     if selection == "majority_label":
         labels = majority_label(transcripts)

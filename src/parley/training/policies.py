@@ -1,6 +1,6 @@
 """Trainable policies: one shared policy, or one per role; frozen roles; optional LoRA adapters.
 
-ALGORITHMS.md section 8. A :class:`Policy` owns a model, its optimiser and LR scheduler, and the
+docs/algorithms.md section 8. A :class:`Policy` owns a model, its optimiser and LR scheduler, and the
 :class:`HFChatModel` that samples rollouts from the *same* module, so rollouts always use the current
 weights. In ``per_role`` mode every role gets its own copy of the base weights and its own optimiser
 (per-role learning rates). A ``frozen`` role's turns are generated (by its own policy in ``per_role``

@@ -3,7 +3,7 @@
 Every debate runs through :func:`parley.debate.run_protocol` (the same code as inference), with the
 policies' samplers as agents so turns carry exact token ids and sampling log-probs. Final answers and
 every proposed answer are scored through the reward registry (one code path with evaluation), which
-gives G and the per-role local signals of ALGORITHMS.md section 2. With ``selection: majority_label``
+gives G and the per-role local signals of docs/algorithms.md section 2. With ``selection: majority_label``
 (TTRL) the group's majority answer replaces the gold answer.
 """
 

@@ -1,4 +1,4 @@
-"""Training samples from transcripts (ALGORITHMS.md section 3) and padded batches for the loss.
+"""Training samples from transcripts (docs/algorithms.md section 3) and padded batches for the loss.
 
 One :class:`TrainingSample` per (transcript, turn of a trainable policy): the exact ids the agent saw
 (``context_ids``), the exact sampled ids (``completion_ids``, never re-tokenised text) and their

@@ -26,6 +26,7 @@ from parley.data.problem import Problem
 from parley.debate.context import AgentPool, derive_seed
 from parley.debate.prompts import PromptSet
 from parley.debate.types import Transcript
+from parley.rewards.shaping import required_inputs
 from parley.rewards.signals import DebateSignals
 from parley.training.config import TrainRunConfig
 from parley.training.counterfactuals import (
@@ -38,13 +39,13 @@ from parley.training.data import ProblemSampler
 from parley.training.distributed import Group, gather_counterfactuals, gather_rollouts
 from parley.training.rollouts import AnswerScorer, RolloutBatch, collect_rollouts, sampling_params, step_seed
 
-COUNTERFACTUAL_INPUTS = {"difference": "counterfactual_outcomes", "coma": "baselines"}
-"""Shaping strategies whose input must be produced by extra rollouts of the current policy."""
+COUNTERFACTUAL_INPUTS = frozenset({"counterfactual_outcomes", "baselines"})
+"""Shaping inputs that only extra rollouts of the current policy can produce."""
 
 
-def counterfactual_input(shaping_name: str) -> str | None:
-    """The counterfactual input a shaping strategy needs (``None``: it needs no extra rollouts)."""
-    return COUNTERFACTUAL_INPUTS.get(shaping_name)
+def counterfactual_inputs(shaping: Any) -> frozenset[str]:
+    """The counterfactual inputs the configured shaping strategy declares it needs (empty: none)."""
+    return required_inputs(shaping) & COUNTERFACTUAL_INPUTS
 
 
 @dataclass
@@ -108,7 +109,8 @@ class OnlineRollouts:
         batch = gather_rollouts(self.group, local)
         out = StepBatch(batch.transcripts, batch.signals, batch.outcomes, [True] * len(batch.transcripts),
                         metrics=dict(batch.timing) | batch.extra_metrics)
-        if counterfactual_input(self.cfg.train.shaping.name) is not None:
+        needs = counterfactual_inputs(self.cfg.train.shaping)
+        if needs:
             t0 = time.perf_counter()
             result = gather_counterfactuals(self.group, asyncio.run(self._counterfactuals(local, step)))
             keep = set(result.debate_ids)
@@ -129,7 +131,7 @@ class OnlineRollouts:
         shaping_roles: tuple[str, ...] | None = getattr(shaping, "roles", None)
         roles = list(shaping_roles) if shaping_roles else None
         seed = derive_seed(cfg.train.seed, "counterfactual", step)
-        if shaping.name == "difference":
+        if "counterfactual_outcomes" in required_inputs(shaping):
             return await difference_counterfactuals(batch.transcripts, batch.problems, run_fn=run_fn, roles=roles,
                                                     k=cf.k, null=cf.null, reference=self.reference,
                                                     fraction=cf.fraction, seed=seed, max_concurrency=64)

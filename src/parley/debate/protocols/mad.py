@@ -1,5 +1,5 @@
 """Multi-agent debate (Du et al. 2023, "Improving Factuality and Reasoning in Language Models through
-Multiagent Debate"), ALGORITHMS.md section 1 ``mad``.
+Multiagent Debate"), docs/algorithms.md section 1 ``mad``.
 
 N agents, R rounds (``protocol.max_rounds``). Round 0: independent answers. Round r > 0: each agent sees
 its own previous answer and the other agents' answers from round r-1 and answers again. The final answer
@@ -17,7 +17,13 @@ from parley.debate.protocols.base import Outcome, protocol
 from parley.debate.protocols.voting import majority_vote
 
 
-@protocol("mad")
+def mad_roles(cfg: ProtocolConfig) -> list[str]:
+    """``agent_0`` .. ``agent_{N-1}`` and ``judge`` when ``use_judge`` is true."""
+    agents = [f"agent_{k}" for k in range(cfg.num_agents)]
+    return [*agents, "judge"] if cfg.use_judge else agents
+
+
+@protocol("mad", roles=mad_roles)
 async def mad(ctx: DebateContext, cfg: ProtocolConfig) -> Outcome:
     question = ctx.problem.question
     n = cfg.num_agents

@@ -1,4 +1,4 @@
-"""Single-agent baselines (ALGORITHMS.md section 1).
+"""Single-agent baselines (docs/algorithms.md section 1).
 
 ``single``: one solver sample. ``self_consistency`` (Wang et al. 2023): ``protocol.num_samples``
 independent solver samples and a majority vote; choose ``num_samples`` to match a debate's token budget
@@ -14,7 +14,7 @@ from parley.debate.protocols.base import Outcome, protocol
 from parley.debate.protocols.voting import majority_vote
 
 
-@protocol("single")
+@protocol("single", roles=("solver",))
 async def single(ctx: DebateContext, cfg: ProtocolConfig) -> Outcome:
     try:
         turn = await ctx.call(
@@ -26,7 +26,7 @@ async def single(ctx: DebateContext, cfg: ProtocolConfig) -> Outcome:
     return Outcome(turn.parsed.answer, "single", 1)
 
 
-@protocol("self_consistency")
+@protocol("self_consistency", roles=("solver",))
 async def self_consistency(ctx: DebateContext, cfg: ProtocolConfig) -> Outcome:
     answers: list[str | None] = []
     try:

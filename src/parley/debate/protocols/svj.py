@@ -1,4 +1,4 @@
-"""Solver -> verifier -> judge (ALGORITHMS.md section 1, ``svj``).
+"""Solver -> verifier -> judge (docs/algorithms.md section 1, ``svj``).
 
 Round k: the solver answers, seeing the problem, its own previous answers and every critique so far;
 the verifier checks the latest attempt and gives a verdict (pass/fail) and a critique. The loop stops
@@ -21,7 +21,12 @@ from parley.debate.protocols.base import Outcome, protocol
 from parley.debate.types import TerminationReason
 
 
-@protocol("svj")
+def svj_roles(cfg: ProtocolConfig) -> list[str]:
+    """``solver``, ``verifier`` and, unless ``use_judge`` is false, ``judge``."""
+    return ["solver", "verifier"] if cfg.use_judge is False else ["solver", "verifier", "judge"]
+
+
+@protocol("svj", roles=svj_roles)
 async def svj(ctx: DebateContext, cfg: ProtocolConfig) -> Outcome:
     question = ctx.problem.question
     attempts: list[dict[str, Any]] = []

@@ -1,16 +1,19 @@
-"""Reward shaping strategies, registered by name (ALGORITHMS.md section 6).
+"""Reward shaping strategies, registered by name (docs/algorithms.md section 6).
 
 ``shape(config, batch)`` maps a :class:`ShapingBatch` (transcripts, their :class:`DebateSignals` and
-any counterfactual inputs) to per-turn rewards plus diagnostics. ``ShapingConfig`` is the pydantic
-union of every built-in strategy config, discriminated by ``name``, for embedding in a trainer config;
-:func:`parse_shaping_config` validates a mapping against the registry (unknown names list the known).
+any counterfactual inputs) to per-turn rewards plus diagnostics. :func:`required_inputs` says which
+extra inputs a strategy's config needs. ``ShapingConfig`` is the pydantic field type for embedding a
+strategy's config in a trainer config: it validates a mapping against the registry
+(:func:`parse_shaping_config`: unknown names list the known, a strategy registered by a user is
+selectable from YAML) and serialises every field of the selected strategy's config.
 """
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import BeforeValidator, SerializeAsAny
 
 from parley.rewards.shaping.base import (
+    INPUTS,
     STRATEGIES,
     MissingShapingInputError,
     PotentialFn,
@@ -22,18 +25,18 @@ from parley.rewards.shaping.base import (
     known_strategies,
     parse_shaping_config,
     register,
+    required_inputs,
     shape,
+    validate_shaping_field,
 )
 from parley.rewards.shaping.margin import MarginConfig, QualityConfig
 from parley.rewards.shaping.potential import PotentialConfig
 from parley.rewards.shaping.strategies import ComaConfig, DifferenceConfig, IdentityConfig, MixingConfig
 
-ShapingConfig = Annotated[
-    IdentityConfig | MixingConfig | DifferenceConfig | ComaConfig | PotentialConfig | MarginConfig | QualityConfig,
-    Field(discriminator="name"),
-]
+ShapingConfig = Annotated[SerializeAsAny[ShapingStrategyConfig], BeforeValidator(validate_shaping_field)]
 
 __all__ = [
+    "INPUTS",
     "STRATEGIES",
     "ComaConfig",
     "DifferenceConfig",
@@ -53,5 +56,7 @@ __all__ = [
     "known_strategies",
     "parse_shaping_config",
     "register",
+    "required_inputs",
     "shape",
+    "validate_shaping_field",
 ]

@@ -1,21 +1,24 @@
-"""Shaping strategy registry, batch inputs, results and errors (ALGORITHMS.md section 6).
+"""Shaping strategy registry, batch inputs, results and errors (docs/algorithms.md section 6).
 
 A strategy is a function ``(config, batch) -> list[list[float]]`` giving one reward per turn of each
-transcript (aligned with ``transcript.turns``), registered under a name with its pydantic config model.
-Inputs that need extra rollouts (counterfactual outcomes, COMA baselines) travel in
-:class:`ShapingBatch`; a strategy whose input is missing raises :class:`MissingShapingInputError`
-naming it and never falls back to the raw reward.
+transcript (aligned with ``transcript.turns``), registered under a name with its pydantic config model
+and the extra inputs it needs (:data:`INPUTS`: counterfactual outcomes, COMA baselines, a potential
+function). Those inputs travel in :class:`ShapingBatch`; callers ask :func:`required_inputs` which
+ones to compute. A strategy whose input is missing raises :class:`MissingShapingInputError` naming it
+and never falls back to the raw reward.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import PydanticCustomError
 
 from parley.debate.types import Transcript
+from parley.registry import Entry, Registry
 from parley.rewards.signals import DebateSignals
 
 PotentialFn = Callable[[Transcript, DebateSignals, int], float]
@@ -88,37 +91,77 @@ class ShapingResult:
 StrategyFn = Callable[[Any, ShapingBatch], list[list[float]]]
 C = TypeVar("C", bound=ShapingStrategyConfig)
 
+INPUTS = ("counterfactual_outcomes", "baselines", "potential_fn")
+"""The extra inputs a strategy can declare (the :class:`ShapingBatch` fields beyond the debates):
+``counterfactual_outcomes`` (G without a role: ``difference``), ``baselines`` (per-turn counterfactual
+baselines: ``coma``) and ``potential_fn`` (a user potential: ``potential`` with ``phi: callable``)."""
 
-@dataclass(frozen=True)
-class _Entry:
-    config_cls: type[ShapingStrategyConfig]
-    fn: StrategyFn
+NeedsFn = Callable[[Any], "frozenset[str]"]
+
+STRATEGIES: Registry[StrategyFn] = Registry(
+    "shaping strategy", field="train.shaping.name", error=UnknownShapingStrategyError,
+    hint="register one with @parley.rewards.shaping.register(name, ConfigModel)")
+"""Strategies by name; metadata ``config_cls`` (its pydantic config model) and ``needs``."""
 
 
-STRATEGIES: dict[str, _Entry] = {}
+def register(name: str, config_cls: type[C], *, needs: Iterable[str] | Callable[[C], Iterable[str]] = ()
+             ) -> Callable[[Callable[[C, ShapingBatch], list[list[float]]]],
+                           Callable[[C, ShapingBatch], list[list[float]]]]:
+    """Register a strategy function under ``name`` with its config model and the inputs it needs.
 
+    Args:
+        name: the strategy's name (``train.shaping.name``); ``config_cls.name`` should default to it.
+        config_cls: its config model (a :class:`ShapingStrategyConfig` subclass).
+        needs: the :data:`INPUTS` it reads from the batch, or a function of its config giving them
+            (``potential`` needs ``potential_fn`` only with ``phi: callable``).
 
-def register(name: str, config_cls: type[C]) -> Callable[[Callable[[C, ShapingBatch], list[list[float]]]],
-                                                       Callable[[C, ShapingBatch], list[list[float]]]]:
-    """Register a strategy function under ``name`` with its config model."""
+    Raises:
+        ShapingError: ``needs`` names an input that is not one of :data:`INPUTS`.
+        parley.registry.DuplicateNameError: ``name`` is taken by another strategy.
+    """
+    if callable(needs):
+        fn = needs
+
+        def needs_fn(cfg: Any) -> frozenset[str]:
+            return _check_inputs(name, fn(cfg))
+    else:
+        fixed = _check_inputs(name, needs)
+
+        def needs_fn(cfg: Any) -> frozenset[str]:
+            return fixed
 
     def deco(fn: Callable[[C, ShapingBatch], list[list[float]]]) -> Callable[[C, ShapingBatch], list[list[float]]]:
-        STRATEGIES[name] = _Entry(config_cls, fn)
+        STRATEGIES.add(name, fn, config_cls=config_cls, needs=needs_fn)
         return fn
 
     return deco
 
 
+def _check_inputs(name: str, needs: Iterable[str]) -> frozenset[str]:
+    inputs = frozenset(needs)
+    unknown = sorted(inputs - set(INPUTS))
+    if unknown:
+        raise ShapingError(f"shaping strategy {name!r} needs {unknown}: not shaping inputs; known: {', '.join(INPUTS)}")
+    return inputs
+
+
 def known_strategies() -> list[str]:
-    return sorted(STRATEGIES)
+    return STRATEGIES.names()
 
 
-def _entry(name: str) -> _Entry:
-    try:
-        return STRATEGIES[name]
-    except KeyError:
-        raise UnknownShapingStrategyError(
-            f"shaping.name: unknown strategy {name!r}; known: {', '.join(known_strategies())}") from None
+def _entry(name: str) -> Entry[StrategyFn]:
+    return STRATEGIES.entry(name)
+
+
+def required_inputs(config: ShapingStrategyConfig | Mapping[str, Any]) -> frozenset[str]:
+    """The :data:`INPUTS` the strategy ``config`` selects needs for a batch (empty: the debates suffice).
+
+    The trainer asks this instead of knowing strategy names: ``counterfactual_outcomes`` means run
+    difference counterfactuals, ``baselines`` COMA baselines, ``potential_fn`` supply a potential.
+    """
+    cfg = parse_shaping_config(config)
+    needs: NeedsFn = _entry(cfg.name).meta("needs")
+    return needs(cfg)
 
 
 def parse_shaping_config(data: Mapping[str, Any] | ShapingStrategyConfig) -> ShapingStrategyConfig:
@@ -131,14 +174,41 @@ def parse_shaping_config(data: Mapping[str, Any] | ShapingStrategyConfig) -> Sha
     if isinstance(data, ShapingStrategyConfig):
         _entry(data.name)
         return data
+    if not isinstance(data, Mapping):
+        raise ShapingError(f"train.shaping: expected a mapping with a 'name', got {type(data).__name__}")
     name = data.get("name", "identity")
-    return _entry(str(name)).config_cls.model_validate({**data, "name": name})
+    config_cls: type[ShapingStrategyConfig] = _entry(str(name)).meta("config_cls")
+    return config_cls.model_validate({**data, "name": name})
+
+
+def validate_shaping_field(data: Any) -> ShapingStrategyConfig:
+    """:func:`parse_shaping_config` for a pydantic field: errors carry their location inside the field.
+
+    An unknown ``name`` is reported at ``<field>.name`` with the known names; an unknown key at
+    ``<field>.<key>`` with the fields that strategy accepts (its own model's, not the base's).
+    """
+    if isinstance(data, Mapping):
+        name = str(data.get("name", "identity"))
+        if name not in STRATEGIES:
+            raise _field_error(("name",), str(STRATEGIES.unknown(name)), name)
+        config_cls: type[ShapingStrategyConfig] = _entry(name).meta("config_cls")
+        extra = [k for k in data if k not in config_cls.model_fields]
+        if extra:
+            allowed = ", ".join(sorted(config_cls.model_fields))
+            raise _field_error((str(extra[0]),), f"unknown field of shaping strategy {name!r}; allowed fields here: "
+                               f"{allowed}", data[extra[0]])
+    return parse_shaping_config(data)
+
+
+def _field_error(loc: tuple[str, ...], message: str, value: Any) -> ValidationError:
+    return ValidationError.from_exception_data("ShapingConfig", [
+        {"type": PydanticCustomError("shaping_config", "{message}", {"message": message}), "loc": loc, "input": value}])
 
 
 def shape(config: ShapingStrategyConfig | Mapping[str, Any], batch: ShapingBatch) -> ShapingResult:
     """Per-turn rewards of ``batch`` under the strategy ``config`` names, with diagnostics."""
     cfg = parse_shaping_config(config)
-    rewards = _entry(cfg.name).fn(cfg, batch)
+    rewards = _entry(cfg.name).obj(cfg, batch)
     turns = changed = 0
     total = abs_delta = 0.0
     for transcript, signals, row in zip(batch.transcripts, batch.signals, rewards, strict=True):

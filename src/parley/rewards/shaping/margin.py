@@ -1,4 +1,4 @@
-"""``margin`` and ``quality`` shaping (MAPoRL, Park et al. 2025; MARTI), ALGORITHMS.md section 6.
+"""``margin`` and ``quality`` shaping (MAPoRL, Park et al. 2025; MARTI), docs/algorithms.md section 6.
 
 Per turn t of a role: R_t is the turn's reward (``base: local``, the local signal of section 2, or
 ``base: outcome``, G), Q_t the mean of R over the same role's previous turns in the debate, and
@@ -24,11 +24,12 @@ from parley.rewards.shaping.base import ShapingBatch, ShapingStrategyConfig, reg
 class MarginConfig(ShapingStrategyConfig):
     """``margin``: ``alpha`` weights Delta, ``beta`` adds the outcome."""
 
-    name: Literal["margin"] = "margin"
-    alpha: float = Field(default=1.0, ge=0.0)
+    name: Literal["margin"] = Field(default="margin", description="Selects this strategy.")
+    alpha: float = Field(default=1.0, ge=0.0, description="Weight of Delta_t in R'_t = R_t + alpha * Delta_t.")
     beta: float = Field(default=0.0, ge=0.0, description="Weight of the final outcome G added to every turn.")
     first_turn_q: float = Field(default=0.5, ge=0.0, le=1.0, description="Q for a role's first turn.")
-    base: Literal["local", "outcome"] = "local"
+    base: Literal["local", "outcome"] = Field(
+        default="local", description="R_t: the turn's local signal (`local`) or the outcome G (`outcome`).")
     verifier_signal: Literal["balanced", "balanced_group", "plain"] = Field(
         default="balanced", description="base=local: the verifier's local signal, class-balanced (default) or plain.")
 
@@ -36,7 +37,7 @@ class MarginConfig(ShapingStrategyConfig):
 class QualityConfig(MarginConfig):
     """``quality``: same fields as ``margin``."""
 
-    name: Literal["quality"] = "quality"  # type: ignore[assignment]
+    name: Literal["quality"] = Field(default="quality", description="Selects this strategy.")  # type: ignore[assignment]
 
 
 def _shape(cfg: MarginConfig, batch: ShapingBatch, quality: bool) -> list[list[float]]:

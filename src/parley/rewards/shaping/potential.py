@@ -1,5 +1,5 @@
 """``potential``: potential-based shaping (Ng, Harada & Russell 1999, "Policy invariance under reward
-transformations"), ALGORITHMS.md section 6.
+transformations"), docs/algorithms.md section 6.
 
 The debate is an episode of T turns; state s_t is the transcript after its first t turns (s_0: none).
 Base per-step reward: r_t = G on the last turn (t = T - 1) and 0 elsewhere, so the undiscounted raw
@@ -35,12 +35,16 @@ from parley.rewards.signals import DebateSignals
 class PotentialConfig(ShapingStrategyConfig):
     """``potential``: discount ``gamma``, potential ``phi``, and the per-turn ``target``."""
 
-    name: Literal["potential"] = "potential"
-    gamma: float = Field(default=1.0, ge=0.0, le=1.0)
-    phi: Literal["answer_correct", "length", "callable"] = "answer_correct"
+    name: Literal["potential"] = Field(default="potential", description="Selects this strategy.")
+    gamma: float = Field(default=1.0, ge=0.0, le=1.0, description="Discount gamma of the shaped step reward.")
+    phi: Literal["answer_correct", "length", "callable"] = Field(
+        default="answer_correct", description="The potential: `answer_correct` (1 when the latest proposed answer is "
+        "correct), `length` (-length_penalty * turns so far) or `callable` (a user function, `ShapingBatch."
+        "potential_fn`).")
     length_penalty: float = Field(default=0.0, ge=0.0, description="phi=length: Phi(s_t) = -penalty * t.")
     target: Literal["step", "return_to_go"] = Field(
-        default="return_to_go", description="return_to_go (every turn sees the outcome) or step (r'_t alone).")
+        default="return_to_go", description="What each turn is trained on: its discounted return to go (the "
+        "default: every turn sees the outcome) or the shaped step reward alone.")
 
     @model_validator(mode="after")
     def _length_needs_penalty(self) -> PotentialConfig:
@@ -71,7 +75,11 @@ def base_step_rewards(signals: DebateSignals) -> list[float]:
     return rewards
 
 
-@register("potential", PotentialConfig)
+def _potential_needs(cfg: PotentialConfig) -> tuple[str, ...]:
+    return ("potential_fn",) if cfg.phi == "callable" else ()
+
+
+@register("potential", PotentialConfig, needs=_potential_needs)
 def potential(cfg: PotentialConfig, batch: ShapingBatch) -> list[list[float]]:
     out: list[list[float]] = []
     for transcript, s in zip(batch.transcripts, batch.signals, strict=True):

@@ -1,4 +1,4 @@
-"""``identity``, ``mixing``, ``difference`` and ``coma`` shaping (ALGORITHMS.md section 6).
+"""``identity``, ``mixing``, ``difference`` and ``coma`` shaping (docs/algorithms.md section 6).
 
 - ``identity``: every turn gets the outcome G.
 - ``mixing``: r_t = alpha * G + (1 - alpha) * L_t with L_t the turn's local signal (section 2),
@@ -23,8 +23,8 @@ input is missing raises :class:`MissingShapingInputError` naming the debate and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Hashable, Mapping
+from typing import Literal, TypeVar
 
 from pydantic import Field
 
@@ -32,17 +32,19 @@ from parley.debate.types import Transcript, Turn
 from parley.rewards.shaping.base import MissingShapingInputError, ShapingBatch, ShapingStrategyConfig, register
 from parley.rewards.signals import class_balanced_local
 
+K = TypeVar("K", bound=Hashable)
+
 
 class IdentityConfig(ShapingStrategyConfig):
     """``identity``: no parameters."""
 
-    name: Literal["identity"] = "identity"
+    name: Literal["identity"] = Field(default="identity", description="Selects this strategy.")
 
 
 class MixingConfig(ShapingStrategyConfig):
     """``mixing``: ``alpha`` weights the outcome G against the local signal."""
 
-    name: Literal["mixing"] = "mixing"
+    name: Literal["mixing"] = Field(default="mixing", description="Selects this strategy.")
     alpha: float = Field(default=0.5, ge=0.0, le=1.0, description="Weight of G; 1 - alpha weights L_role.")
     format_weight: float = Field(
         default=0.0, ge=0.0, le=1.0, description="Share of the format signal inside L_role.")
@@ -54,7 +56,7 @@ class MixingConfig(ShapingStrategyConfig):
 class DifferenceConfig(ShapingStrategyConfig):
     """``difference``: needs ``counterfactual_outcomes[(debate_id, role)]`` for each shaped role."""
 
-    name: Literal["difference"] = "difference"
+    name: Literal["difference"] = Field(default="difference", description="Selects this strategy.")
     roles: tuple[str, ...] | None = Field(
         default=None, description="Roles that get D_role; None = all. Other roles' turns get G.")
 
@@ -62,7 +64,7 @@ class DifferenceConfig(ShapingStrategyConfig):
 class ComaConfig(ShapingStrategyConfig):
     """``coma``: needs ``baselines[(debate_id, turn_index)]`` for each turn of a shaped role."""
 
-    name: Literal["coma"] = "coma"
+    name: Literal["coma"] = Field(default="coma", description="Selects this strategy.")
     roles: tuple[str, ...] | None = Field(
         default=None, description="Roles that get G - b; None = all. Other roles' turns get G.")
 
@@ -93,39 +95,41 @@ def local_signals(batch: ShapingBatch, verifier_signal: str) -> list[list[float]
     return class_balanced_local(batch.signals, batch.transcripts, scope=scope)
 
 
-def _outcome_minus(batch: ShapingBatch, roles: tuple[str, ...] | None,
-                   value: Callable[[Transcript, Turn], float]) -> list[list[float]]:
-    """``G - value(turn)`` for turns of ``roles`` (every role when ``None``), ``G`` for the others."""
+def _outcome_minus(batch: ShapingBatch, roles: tuple[str, ...] | None, values: Mapping[K, float],
+                   key: Callable[[Transcript, Turn], K], missing: Callable[[Transcript, Turn], str]
+                   ) -> list[list[float]]:
+    """``G - values[key(turn)]`` for turns of ``roles`` (every role when ``None``), ``G`` for the others.
+
+    Raises:
+        MissingShapingInputError: a shaped turn's value is absent (the message is ``missing(turn)``).
+    """
     out: list[list[float]] = []
     for transcript, s in zip(batch.transcripts, batch.signals, strict=True):
-        out.append([s.outcome if roles is not None and turn.role not in roles else s.outcome - value(transcript, turn)
-                    for turn in transcript.turns])
+        row = []
+        for turn in transcript.turns:
+            if roles is not None and turn.role not in roles:
+                row.append(s.outcome)
+                continue
+            k = key(transcript, turn)
+            if k not in values:
+                raise MissingShapingInputError(missing(transcript, turn))
+            row.append(s.outcome - values[k])
+        out.append(row)
     return out
 
 
-@register("difference", DifferenceConfig)
+@register("difference", DifferenceConfig, needs=("counterfactual_outcomes",))
 def difference(cfg: DifferenceConfig, batch: ShapingBatch) -> list[list[float]]:
-    def without_role(transcript: Transcript, turn: Turn) -> float:
-        key = (transcript.debate_id, turn.role)
-        if key not in batch.counterfactual_outcomes:
-            raise MissingShapingInputError(
-                f"difference: no counterfactual outcome G(z without role) for debate "
-                f"{transcript.debate_id!r}, role {turn.role!r}; run difference_counterfactuals on this "
-                f"debate (or restrict shaping.roles)")
-        return batch.counterfactual_outcomes[key]
-
-    return _outcome_minus(batch, cfg.roles, without_role)
+    return _outcome_minus(
+        batch, cfg.roles, batch.counterfactual_outcomes, lambda t, turn: (t.debate_id, turn.role),
+        lambda t, turn: f"difference: no counterfactual outcome G(z without role) for debate {t.debate_id!r}, "
+                        f"role {turn.role!r}; run difference_counterfactuals on this debate (or restrict "
+                        f"shaping.roles)")
 
 
-@register("coma", ComaConfig)
+@register("coma", ComaConfig, needs=("baselines",))
 def coma(cfg: ComaConfig, batch: ShapingBatch) -> list[list[float]]:
-    def baseline(transcript: Transcript, turn: Turn) -> float:
-        key = (transcript.debate_id, turn.index)
-        if key not in batch.baselines:
-            raise MissingShapingInputError(
-                f"coma: no counterfactual baseline b_role for debate {transcript.debate_id!r}, role "
-                f"{turn.role!r}, turn {turn.index}; run coma_baselines on this debate (or restrict "
-                f"shaping.roles)")
-        return batch.baselines[key]
-
-    return _outcome_minus(batch, cfg.roles, baseline)
+    return _outcome_minus(
+        batch, cfg.roles, batch.baselines, lambda t, turn: (t.debate_id, turn.index),
+        lambda t, turn: f"coma: no counterfactual baseline b_role for debate {t.debate_id!r}, role {turn.role!r}, "
+                        f"turn {turn.index}; run coma_baselines on this debate (or restrict shaping.roles)")
