@@ -1,4 +1,4 @@
-"""parley's RL step vs TRL's ``GRPOTrainer``: wall time per step and generated tokens/s, one run.
+"""parley's RL step vs TRL's ``GRPOTrainer``: wall time per step and generated tokens/s, median of runs.
 
 Same tiny model (the warm-started embedded model, or ``--random`` for a random-init one), single agent
 (parley protocol ``single``), the same prompts (the exact chat messages parley's solver sees, taken
@@ -7,13 +7,15 @@ per step, max new tokens, temperature 1, learning rate, one optimisation epoch p
 reference model, token-level (DAPO) loss and group-std advantages on both sides, the same reward
 (final-answer correctness through parley's reward registry), and the same torch thread count.
 Throughput = completion tokens generated per step / wall time per step, averaged over the steps after
-the first (warm-up). Target: parley >= 1.5x TRL's throughput.
+the first (warm-up). ``--runs`` pairs (default 3) run in one invocation, alternating parley and TRL;
+the printed ratio is the median of the per-pair ratios, with their spread. Target: parley >= 1.5x
+TRL's throughput.
 
 TRL is installed for this benchmark only (``pip install --no-deps trl``); when it cannot be imported
 the script says so and exits 0 after timing parley alone.
 
     .venv/bin/python benchmarks/trl_comparison.py [--random] [--steps 4] [--problems 8] [--group 4]
-        [--new-tokens 32] [--threads N]
+        [--new-tokens 32] [--threads N] [--runs 3]
 """
 
 from __future__ import annotations
@@ -170,6 +172,7 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) // 2))
+    parser.add_argument("--runs", type=int, default=3, help="parley/TRL pairs; the median ratio is reported")
     args = parser.parse_args()
     if args.steps < 2:
         parser.error("--steps must be >= 2 (the first step is warm-up)")
@@ -179,20 +182,22 @@ def main() -> None:
         model_dir = _model_dir(args.random, root)
         print(f"model {model_dir}; {args.steps} steps x {args.problems} prompts x G={args.group}, "
               f"{args.new_tokens} new tokens, {args.threads} torch thread(s)")
-        parley = run_parley(model_dir, root / "parley", args)
-        print(f"parley: {parley['step_s']:.2f} s/step, {parley['gen_tokens_per_step']:.0f} gen tokens/step, "
-              f"{parley['tokens_per_s']:.0f} gen tokens/s (generation {parley['generation_s']:.2f} s, "
-              f"optimisation {parley['optimisation_s']:.2f} s per step)")
-        trl = run_trl(model_dir, root / "trl", args)
-        if trl is None:
-            return
-        print(f"TRL GRPOTrainer: {trl['step_s']:.2f} s/step, {trl['gen_tokens_per_step']:.0f} gen tokens/step, "
-              f"{trl['tokens_per_s']:.0f} gen tokens/s")
-        ratio = parley["tokens_per_s"] / trl["tokens_per_s"]
-        step_ratio = trl["step_s"] / parley["step_s"]
+        ratios: list[float] = []
+        for run in range(args.runs):
+            parley = run_parley(model_dir, root / f"parley-{run}", args)
+            print(f"run {run + 1}: parley {parley['step_s']:.2f} s/step, {parley['gen_tokens_per_step']:.0f} gen "
+                  f"tokens/step, {parley['tokens_per_s']:.0f} gen tokens/s (generation {parley['generation_s']:.2f} s, "
+                  f"optimisation {parley['optimisation_s']:.2f} s per step)")
+            trl = run_trl(model_dir, root / f"trl-{run}", args)
+            if trl is None:
+                return
+            print(f"run {run + 1}: TRL GRPOTrainer {trl['step_s']:.2f} s/step, {trl['gen_tokens_per_step']:.0f} gen "
+                  f"tokens/step, {trl['tokens_per_s']:.0f} gen tokens/s")
+            ratios.append(parley["tokens_per_s"] / trl["tokens_per_s"])
+        ratio = statistics.median(ratios)
         verdict = "meets" if ratio >= TARGET_RATIO else "MISSES"
-        print(f"throughput ratio parley/TRL = {ratio:.2f}x (step-time ratio TRL/parley = {step_ratio:.2f}x); "
-              f"{verdict} the {TARGET_RATIO}x target")
+        print(f"throughput ratio parley/TRL = {ratio:.2f}x (median of {len(ratios)}; runs "
+              f"{', '.join(f'{r:.2f}' for r in ratios)}); {verdict} the {TARGET_RATIO}x target")
 
 
 if __name__ == "__main__":

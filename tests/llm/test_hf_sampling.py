@@ -37,6 +37,6 @@ def test_greedy_rows_take_the_argmax_beside_sampled_rows() -> None:
     ids, logprobs = sample_tokens(
         logits, torch.tensor([0.0, 1.0]), torch.tensor([1.0, 1.0]), torch.tensor([0.999, 0.999])
     )
-    # greedy row: argmax; sampled row: u near 1 lands on the least likely token (last in sorted order)
-    assert ids.tolist() == [1, 0]
-    assert torch.allclose(logprobs, torch.log_softmax(logits, dim=-1)[[0, 1], [1, 0]])
+    # greedy row: argmax; sampled row (top_p 1): u near 1 lands on the last token in vocabulary order
+    assert ids.tolist() == [1, 2]
+    assert torch.allclose(logprobs, torch.log_softmax(logits, dim=-1)[[0, 1], [1, 2]])

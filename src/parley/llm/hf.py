@@ -5,10 +5,15 @@
 the exact prompt ids, sampled ids and their sampling log-probs, which RL training consumes.
 
 Concurrency: ``complete()`` calls from any number of asyncio tasks (or event loops) go to a
-micro-batcher. A single worker thread takes the first waiting request, waits at most
-``batch_wait_ms`` for more (up to ``batch_size``), and samples them together in one batch, so torch
-work never blocks the event loop. Because each request samples from its own generator seeded by
-``SamplingParams.seed``, results do not depend on how requests were grouped (see ``sampling``).
+micro-batcher. A single worker thread takes the first waiting request and keeps collecting while
+requests keep coming: it stops when ``batch_wait_ms`` pass without a new one, when ``batch_size`` are
+waiting, or after ``max(50 ms, 10 x batch_wait_ms)``; then it samples them together in one batch, so
+torch work never blocks the event loop. A batch's results reach each event loop in one callback, so
+all debates waiting on it wake in the same loop iteration and their next turns arrive as one burst:
+every in-flight turn of an RL step (all debates at the same stage) lands in the same batch instead of
+being split by a fixed window that the prompt rendering of the burst outlasts. Because each request
+samples from its own generator seeded by ``SamplingParams.seed``, results do not depend on how
+requests were grouped (see ``sampling``).
 Requests with the same seed and the same prompt give the same completion: give independent samples
 different seeds. A request without a seed gets a fresh random one.
 
@@ -34,6 +39,7 @@ from typing import Any
 from parley.config.models import ModelConfig
 from parley.llm.base import ChatModel
 from parley.llm.errors import LLMError, ProviderError
+from parley.llm.timing import PhaseTimer, maybe
 from parley.llm.types import Completion, Message, SamplingParams, Usage
 
 logger = logging.getLogger(__name__)
@@ -64,6 +70,11 @@ class HFChatModel(ChatModel):
         batch_wait_ms: how long the worker waits for more requests after the first one arrives.
         num_threads: ``torch.set_num_threads`` value (process-wide); on CPU defaults to half the cores.
         ignore_eos: never stop on EOS / ``<|end|>`` (benchmarks that need fixed lengths).
+        lean: use the lean Llama-family decoder where it applies (:mod:`parley.llm.decoders`);
+            ``False`` runs the model's own forward for every step.
+
+    ``timer`` (a :class:`~parley.llm.timing.PhaseTimer`, default ``None``) collects the time of prompt
+    encoding and of each sampling phase when a benchmark sets it.
     """
 
     def __init__(
@@ -76,6 +87,7 @@ class HFChatModel(ChatModel):
         batch_wait_ms: float = 5.0,
         num_threads: int | None = None,
         ignore_eos: bool = False,
+        lean: bool = True,
     ) -> None:
         if getattr(tokenizer, "chat_template", None) is None:
             raise ValueError(f"model {name!r}: the tokenizer has no chat template")
@@ -87,6 +99,8 @@ class HFChatModel(ChatModel):
         self.batch_size = batch_size
         self.batch_wait_s = max(0.0, batch_wait_ms) / 1000.0
         self.ignore_eos = ignore_eos
+        self.lean = lean
+        self.timer: PhaseTimer | None = None
         self.max_positions: int | None = getattr(model.config, "max_position_embeddings", None)
         self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
         self.stop_token_ids = self._find_stop_ids()
@@ -118,6 +132,7 @@ class HFChatModel(ChatModel):
         name: str | None = None,
         num_threads: int | None = None,
         ignore_eos: bool = False,
+        lean: bool = True,
     ) -> HFChatModel:
         """Load model and tokenizer from a ``save_pretrained`` directory."""
         import torch
@@ -142,6 +157,7 @@ class HFChatModel(ChatModel):
             batch_wait_ms=batch_wait_ms,
             num_threads=num_threads,
             ignore_eos=ignore_eos,
+            lean=lean,
         )
 
     @classmethod
@@ -185,10 +201,11 @@ class HFChatModel(ChatModel):
 
     def encode_prompt(self, messages: Sequence[Message]) -> list[int]:
         """The exact ids fed to the model: the chat template with the assistant generation prompt."""
-        ids = self.tokenizer.apply_chat_template(
-            [dict(m) for m in messages], add_generation_prompt=True, tokenize=True, return_dict=False
-        )
-        return [int(i) for i in ids]
+        with maybe(self.timer, "prompt_encoding"):
+            ids = self.tokenizer.apply_chat_template(
+                [dict(m) for m in messages], add_generation_prompt=True, tokenize=True, return_dict=False
+            )
+            return [int(i) for i in ids]
 
     def decode(self, ids: Sequence[int]) -> str:
         """Text of ``ids`` with special tokens removed."""
@@ -268,6 +285,8 @@ class HFChatModel(ChatModel):
                 pad_id=self.pad_id,
                 stop_token_ids=() if self.ignore_eos else self.stop_token_ids,
                 max_positions=self.max_positions,
+                lean=self.lean,
+                timer=self.timer,
             )
         latency = time.monotonic() - started
         self.batches_run += 1
@@ -307,7 +326,9 @@ class HFChatModel(ChatModel):
     def _collect(self, first: _Pending) -> tuple[list[_Pending], bool]:
         """The first request plus whatever arrives within ``batch_wait_s``; and whether to stop."""
         batch = [first]
-        deadline = time.monotonic() + self.batch_wait_s
+        now = time.monotonic()
+        cap = now + max(0.05, 10 * self.batch_wait_s)
+        deadline = min(now + self.batch_wait_s, cap)
         while len(batch) < self.batch_size:
             remaining = deadline - time.monotonic()
             try:
@@ -317,6 +338,7 @@ class HFChatModel(ChatModel):
             if item is None:
                 return batch, True
             batch.append(item)
+            deadline = min(time.monotonic() + self.batch_wait_s, cap)
         return batch, False
 
     def _serve(self) -> None:
@@ -339,9 +361,10 @@ class HFChatModel(ChatModel):
                 for p in batch:
                     _deliver(p, None, exc)
                 continue
+            done = time.monotonic()
             for p, result in zip(batch, results, strict=True):
-                result.latency_s = time.monotonic() - p.enqueued
-                _deliver(p, result, None)
+                result.latency_s = done - p.enqueued
+            _deliver_all(batch, results)
 
     async def aclose(self) -> None:
         """Stop the worker after the requests already queued are served. Idempotent."""
@@ -362,6 +385,26 @@ def _on_cpu(model: Any) -> bool:
 
 def _seed_of(params: SamplingParams) -> int:
     return params.seed if params.seed is not None else secrets.randbits(63)
+
+
+def _deliver_all(batch: Sequence[_Pending], results: Sequence[Completion]) -> None:
+    """Hand a batch's results to their callers: one thread-safe callback per event loop."""
+    by_loop: dict[int, list[tuple[_Pending, Completion]]] = {}
+    loops: dict[int, asyncio.AbstractEventLoop] = {}
+    for p, r in zip(batch, results, strict=True):
+        by_loop.setdefault(id(p.loop), []).append((p, r))
+        loops[id(p.loop)] = p.loop
+
+    def _set_all(items: list[tuple[_Pending, Completion]]) -> None:
+        for pending, result in items:
+            if not pending.future.done():
+                pending.future.set_result(result)
+
+    for key, items in by_loop.items():
+        try:
+            loops[key].call_soon_threadsafe(_set_all, items)
+        except RuntimeError:
+            logger.warning("caller's event loop closed before its completions were delivered")
 
 
 def _deliver(pending: _Pending, result: Completion | None, error: BaseException | None) -> None:

@@ -1,16 +1,27 @@
 """Batched sampling with a KV cache for local causal LMs, returning exact ids and log-probs.
 
 One call of :func:`generate` samples many sequences together: prompts are left-padded into one batch,
-the prompt is run once (prefill) into a ``DynamicCache``, then every step feeds one new token per
+each distinct prompt is run once (prefill; the G rollouts of a problem share their first prompt, so it
+is computed once and its KV cache fanned out to the G rows), then every step feeds one new token per
 still-running row. Rows that finish (stop token, stop string, max tokens) are dropped from the batch
-and from the cache, so they stop costing compute.
+and from the cache, so they stop costing compute. The forward passes come from
+:mod:`parley.llm.decoders`: a lean Llama-family decoder where it applies, the model's own forward with a
+``DynamicCache`` for any other Hugging Face causal LM (``lean=False`` forces it).
 
 Reproducibility independent of batching: every row owns a ``torch.Generator`` seeded from its
-``SamplingParams.seed`` and draws exactly one uniform number per generated token. The token is chosen
-by inverting the (top-p truncated) CDF at that number, so a row's draws never depend on which other
-rows share its batch. (Results are then identical across groupings up to float rounding of the
-forward pass, which in float32 changes a sampled id only if the uniform lands within ~1e-7 of a
-CDF boundary.)
+``SamplingParams.seed`` and uses exactly one uniform number per generated token, the k-th draw of
+its generator for its k-th token (drawn for the whole budget up front: ``torch.rand(n)`` of a CPU
+generator equals n successive single draws, checked by the tests). A token is chosen by inverting a
+CDF at that number, so a row's draws never depend on which other rows share its batch. (Results are
+then identical across groupings up to float rounding of the forward pass, which in float32 changes a
+sampled id only if the uniform lands within ~1e-7 of a CDF boundary.)
+
+Which CDF: with ``top_p = 1`` the categorical distribution ``softmax(logits / T)`` is inverted in
+vocabulary order (a cumulative sum and a binary search). With ``top_p < 1`` the distribution is sorted
+by probability, truncated to the nucleus and inverted in that order. (Up to parley 0.1 the sorted order
+was used for every row; a full sort of the vocabulary was the most expensive step of sampling on a
+small model, so rows without a nucleus now skip it. Both sample from the same distribution; for a
+given seed the sampled sequences of ``top_p = 1`` rows changed once with this.)
 
 Log-prob definition: ``logprobs[i]`` is ``log_softmax(logits / temperature)[token_ids[i]]``, the
 log-probability under the temperature-scaled distribution *before* top-p truncation. That is exactly
@@ -22,18 +33,26 @@ which the trainer cannot recompute stably. With ``top_p = 1`` both definitions c
 Stops: a stop token (EOS, ``<|end|>``) is included in ``token_ids``/``logprobs`` (the policy must
 learn to emit it) but not in the text. A stop string truncates the text just before the string; the
 ids run up to and including the token that completed it.
+
+Per token, the loop does one forward, one vectorised sampling call, one device-side stop check and a
+single host transfer of the finished-row flags; ids and log-probs stay in preallocated tensors until the
+end (no per-token Python objects). :mod:`parley.llm.sampling_reference` keeps the plain one-row-at-a-
+time bookkeeping loop over the model's own forward, which the tests compare this path against.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 
+from parley.llm.decoders import cache_kwarg, make_decoder
+from parley.llm.timing import PhaseTimer, maybe
 from parley.llm.types import SamplingParams
+
+__all__ = ["SampleResult", "cache_kwarg", "generate", "sample_tokens", "sequence_logprobs"]
 
 FinishReason = Literal["stop", "length"]
 
@@ -48,32 +67,8 @@ class SampleResult:
     finish_reason: FinishReason
 
 
-@dataclass
-class _Row:
-    prompt_len: int
-    params: SamplingParams
-    max_new: int
-    generator: torch.Generator
-    tokens: list[int] = field(default_factory=list)
-    logprobs: list[float] = field(default_factory=list)
-    result: SampleResult | None = None
-
-
-def sample_tokens(
-    logits: torch.Tensor, temperatures: torch.Tensor, top_ps: torch.Tensor, uniforms: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Choose one token per row by inverse-CDF sampling; return ``(ids, logprobs)``.
-
-    Args:
-        logits: ``(B, V)`` float32 next-token logits.
-        temperatures: ``(B,)``; 0 means greedy (argmax).
-        top_ps: ``(B,)`` nucleus mass in ``(0, 1]``; the smallest prefix of the sorted distribution
-            whose mass reaches ``top_p`` is kept (always at least one token).
-        uniforms: ``(B,)`` numbers in ``[0, 1)``, one per row.
-    """
-    greedy = temperatures <= 0
-    scale = torch.where(greedy, torch.ones_like(temperatures), temperatures)
-    logp = torch.log_softmax(logits / scale[:, None], dim=-1)
+def _nucleus_sample(logp: torch.Tensor, top_ps: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """Inverse CDF over the probability-sorted nucleus (smallest prefix with mass >= top_p)."""
     sorted_p, sorted_idx = torch.sort(logp.exp(), dim=-1, descending=True)
     cum = sorted_p.cumsum(dim=-1)
     keep = ((cum - sorted_p) < top_ps[:, None]) | (top_ps[:, None] >= 1.0)
@@ -83,18 +78,49 @@ def sample_tokens(
     target = uniforms * kept_cum.gather(1, (n_kept - 1)[:, None]).squeeze(1)
     pos = torch.searchsorted(kept_cum, target[:, None].contiguous(), right=True).squeeze(1)
     pos = torch.minimum(pos, n_kept - 1)
-    ids = sorted_idx.gather(1, pos[:, None]).squeeze(1)
+    return sorted_idx.gather(1, pos[:, None]).squeeze(1)
+
+
+def sample_tokens(
+    logits: torch.Tensor,
+    temperatures: torch.Tensor,
+    top_ps: torch.Tensor,
+    uniforms: torch.Tensor,
+    *,
+    any_nucleus: bool | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Choose one token per row by inverse-CDF sampling; return ``(ids, logprobs)``.
+
+    Args:
+        logits: ``(B, V)`` float32 next-token logits.
+        temperatures: ``(B,)``; 0 means greedy (argmax).
+        top_ps: ``(B,)`` nucleus mass in ``(0, 1]``; ``1`` inverts the full distribution in vocabulary
+            order, ``< 1`` keeps the smallest prefix of the probability-sorted distribution whose mass
+            reaches ``top_p`` (always at least one token) and inverts it in that order.
+        uniforms: ``(B,)`` numbers in ``[0, 1)``, one per row.
+        any_nucleus: whether some sampled row has ``top_p < 1`` (``None``: look; passing it saves a
+            device-to-host sync on accelerators).
+    """
+    greedy = temperatures <= 0
+    scale = torch.where(greedy, torch.ones_like(temperatures), temperatures)
+    logp = torch.log_softmax(logits / scale[:, None], dim=-1)
+    cum = logp.exp().cumsum(dim=-1)
+    total = cum[:, -1]
+    # Strictly below the total, so the search lands on a token of non-zero probability.
+    target = torch.minimum(uniforms * total, torch.nextafter(total, torch.zeros_like(total)))
+    ids = torch.searchsorted(cum, target[:, None].contiguous(), right=True).squeeze(1)
+    ids = ids.clamp(max=logits.shape[-1] - 1)
+    nucleus = (top_ps < 1.0) & ~greedy
+    if any_nucleus is None:
+        any_nucleus = bool(nucleus.any())
+    if any_nucleus:
+        rows = nucleus.nonzero().squeeze(1)
+        ids[rows] = _nucleus_sample(logp[rows], top_ps[rows], uniforms[rows])
     ids = torch.where(greedy, logits.argmax(dim=-1), ids)
     return ids, logp.gather(1, ids[:, None]).squeeze(1)
 
 
-def cache_kwarg(model: Any) -> str:
-    """The forward() keyword for the KV cache: ``cache`` (transformers >= 5.2x) or ``past_key_values``."""
-    params = inspect.signature(model.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
-def _left_pad(
+def left_pad(
     prompts: Sequence[Sequence[int]], pad_id: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Left-padded ``(input_ids, attention_mask, position_ids)`` for ``prompts``."""
@@ -109,59 +135,15 @@ def _left_pad(
     return ids.to(device), mask.to(device), positions.to(device)
 
 
-def _finish_if_done(
-    row: _Row, stop_ids: frozenset[int], decode: Callable[[list[int]], str]
-) -> SampleResult | None:
-    """The row's result if its last token ended it, else ``None``."""
-    if row.tokens[-1] in stop_ids:
-        return SampleResult(row.tokens, row.logprobs, decode(row.tokens[:-1]), "stop")
-    if row.params.stop:
-        text = decode(row.tokens)
-        cuts = [text.find(s) for s in row.params.stop if s]
-        hits = [c for c in cuts if c >= 0]
-        if hits:
-            return SampleResult(row.tokens, row.logprobs, text[: min(hits)], "stop")
-        if len(row.tokens) >= row.max_new:
-            return SampleResult(row.tokens, row.logprobs, text, "length")
-        return None
-    if len(row.tokens) >= row.max_new:
-        return SampleResult(row.tokens, row.logprobs, decode(row.tokens), "length")
-    return None
-
-
-@torch.inference_mode()
-def generate(
-    model: Any,
-    prompts: Sequence[Sequence[int]],
-    params: Sequence[SamplingParams],
-    seeds: Sequence[int],
-    *,
-    decode: Callable[[list[int]], str],
-    pad_id: int,
-    stop_token_ids: Sequence[int],
-    max_positions: int | None = None,
-) -> list[SampleResult]:
-    """Sample one completion per prompt, all in one batch. See the module docstring for semantics.
-
-    Args:
-        model: a transformers causal LM (``model.device`` is where tensors go).
-        prompts: prompt token ids per row (already chat-templated).
-        params: sampling parameters per row (temperature, top_p, max_new_tokens, stop strings).
-        seeds: per-row seeds for the row's own ``torch.Generator``.
-        decode: ids -> text with special tokens removed.
-        pad_id: id used for left padding (masked out, its value never matters).
-        stop_token_ids: ids that end a row (empty to ignore EOS, e.g. for benchmarks).
-        max_positions: the model's context length; a row's budget is clamped to fit in it.
+def budgets_of(prompts: Sequence[Sequence[int]], params: Sequence[SamplingParams],
+               max_positions: int | None) -> list[int]:
+    """Tokens each row may generate: ``max_new_tokens`` clamped to the model's context.
 
     Raises:
         ValueError: a prompt is empty, does not fit in the context, or ``max_new_tokens < 1``.
     """
-    if not (len(prompts) == len(params) == len(seeds)):
-        raise ValueError("generate: prompts, params and seeds must have the same length")
-    if not prompts:
-        return []
-    rows: list[_Row] = []
-    for i, (prompt, p, seed) in enumerate(zip(prompts, params, seeds, strict=True)):
+    budgets = []
+    for i, (prompt, p) in enumerate(zip(prompts, params, strict=True)):
         if not prompt:
             raise ValueError(f"request {i}: empty prompt")
         if p.max_new_tokens < 1:
@@ -175,61 +157,152 @@ def generate(
                     f"{max_positions}; shorten the conversation"
                 )
             budget = min(budget, room)
+        budgets.append(budget)
+    return budgets
+
+
+def _uniforms(seeds: Sequence[int], budgets: Sequence[int]) -> torch.Tensor:
+    """``(B, max budget)``: row i holds the first ``budgets[i]`` draws of its seeded CPU generator."""
+    table = torch.zeros((len(seeds), max(budgets)), dtype=torch.float32)
+    for i, (seed, budget) in enumerate(zip(seeds, budgets, strict=True)):
         gen = torch.Generator(device="cpu")
         gen.manual_seed(int(seed) & 0xFFFF_FFFF_FFFF_FFFF)
-        rows.append(_Row(prompt_len=len(prompt), params=p, max_new=budget, generator=gen))
+        table[i, :budget] = torch.rand(budget, generator=gen)
+    return table
 
+
+def finish(tokens: list[int], logprobs: list[float], params: SamplingParams, stop_ids: frozenset[int],
+           budget: int, decode: Callable[[list[int]], str]) -> SampleResult | None:
+    """The row's result if its last token ended it, else ``None`` (stop token, stop string, budget)."""
+    if tokens[-1] in stop_ids:
+        return SampleResult(tokens, logprobs, decode(tokens[:-1]), "stop")
+    if params.stop:
+        text = decode(tokens)
+        hits = [c for c in (text.find(s) for s in params.stop if s) if c >= 0]
+        if hits:
+            return SampleResult(tokens, logprobs, text[: min(hits)], "stop")
+        return SampleResult(tokens, logprobs, text, "length") if len(tokens) >= budget else None
+    if len(tokens) >= budget:
+        return SampleResult(tokens, logprobs, decode(tokens), "length")
+    return None
+
+
+def _stop_string_done(tokens: list[int], params: SamplingParams, decode: Callable[[list[int]], str]) -> bool:
+    text = decode(tokens)
+    return any(s and s in text for s in params.stop)
+
+
+@torch.inference_mode()
+def generate(
+    model: Any,
+    prompts: Sequence[Sequence[int]],
+    params: Sequence[SamplingParams],
+    seeds: Sequence[int],
+    *,
+    decode: Callable[[list[int]], str],
+    pad_id: int,
+    stop_token_ids: Sequence[int],
+    max_positions: int | None = None,
+    lean: bool = True,
+    timer: PhaseTimer | None = None,
+) -> list[SampleResult]:
+    """Sample one completion per prompt, all in one batch. See the module docstring for semantics.
+
+    Args:
+        model: a transformers causal LM (``model.device`` is where tensors go).
+        prompts: prompt token ids per row (already chat-templated).
+        params: sampling parameters per row (temperature, top_p, max_new_tokens, stop strings).
+        seeds: per-row seeds for the row's own ``torch.Generator``.
+        decode: ids -> text with special tokens removed.
+        pad_id: id used for left padding (masked out, its value never matters).
+        stop_token_ids: ids that end a row (empty to ignore EOS, e.g. for benchmarks).
+        max_positions: the model's context length; a row's budget is clamped to fit in it.
+        lean: use the lean Llama-family decoder where it applies (``False``: the model's own forward).
+        timer: accumulates time per phase (``rng``, ``prefill``, ``decode_forward``, ``sampling``,
+            ``bookkeeping``, ``stop_checks``, ``results``) when given.
+
+    Raises:
+        ValueError: a prompt is empty, does not fit in the context, or ``max_new_tokens < 1``.
+    """
+    if not (len(prompts) == len(params) == len(seeds)):
+        raise ValueError("generate: prompts, params and seeds must have the same length")
+    if not prompts:
+        return []
+    budgets = budgets_of(prompts, params, max_positions)
     device = next(model.parameters()).device
-    stop_ids = frozenset(int(t) for t in stop_token_ids)
-    from transformers import DynamicCache
-
-    cache = DynamicCache(config=model.config)
-    kw = cache_kwarg(model)
-    input_ids, mask, positions = _left_pad(prompts, pad_id, device)
-    out = model(
-        input_ids=input_ids,
-        attention_mask=mask,
-        position_ids=positions,
-        use_cache=True,
-        logits_to_keep=1,
-        **{kw: cache},
-    )
-    next_pos = positions[:, -1] + 1
-    active = list(range(len(rows)))
-    temps = torch.tensor([rows[i].params.temperature for i in active], dtype=torch.float32, device=device)
-    top_ps = torch.tensor([rows[i].params.top_p for i in active], dtype=torch.float32, device=device)
+    n, horizon = len(prompts), max(budgets)
+    with maybe(timer, "rng"):
+        uniforms = _uniforms(seeds, budgets).to(device)
+    with maybe(timer, "prefill"):
+        distinct: dict[tuple[int, ...], int] = {}
+        fan_out = [distinct.setdefault(tuple(p), len(distinct)) for p in prompts]
+        unique = list(distinct)
+        input_ids, mask, positions = left_pad(unique, pad_id, device)
+        decoder = make_decoder(model, n, input_ids.shape[1] + horizon, lean=lean)
+        logits = decoder.prefill(input_ids, mask, positions, horizon)
+        next_pos = positions[:, -1] + 1
+        if len(unique) < n:
+            index = torch.tensor(fan_out, dtype=torch.long, device=device)
+            decoder.select(index)
+            logits, next_pos = logits[index], next_pos[index]
+    temps = torch.tensor([p.temperature for p in params], dtype=torch.float32, device=device)
+    top_ps = torch.tensor([p.top_p for p in params], dtype=torch.float32, device=device)
+    nucleus_rows = {i for i, p in enumerate(params) if p.top_p < 1.0 and p.temperature > 0}
+    string_rows = {i for i, p in enumerate(params) if p.stop}
+    stops = torch.tensor(sorted({int(t) for t in stop_token_ids}), dtype=torch.long, device=device)
+    out_ids = torch.zeros((n, horizon), dtype=torch.long, device=device)
+    out_lps = torch.zeros((n, horizon), dtype=torch.float32, device=device)
+    last = torch.tensor([b - 1 for b in budgets], dtype=torch.long, device=device)
+    lengths = [0] * n
+    active = list(range(n))
+    rows = torch.arange(n, device=device)
+    partial: dict[int, list[int]] = {i: [] for i in string_rows}  # host ids of rows with stop strings
+    any_nucleus = bool(nucleus_rows)
+    t = 0
     while True:
-        uniforms = torch.cat([torch.rand(1, generator=rows[i].generator) for i in active]).to(device)
-        ids, lps = sample_tokens(out.logits[:, -1, :].float(), temps, top_ps, uniforms)
-        ids_list, lps_list = ids.tolist(), lps.tolist()
-        keep: list[int] = []
-        for j, i in enumerate(active):
-            row = rows[i]
-            row.tokens.append(int(ids_list[j]))
-            row.logprobs.append(float(lps_list[j]))
-            row.result = _finish_if_done(row, stop_ids, decode)
-            if row.result is None:
-                keep.append(j)
-        if not keep:
-            break
-        if len(keep) < len(active):
+        with maybe(timer, "sampling"):
+            ids, lps = sample_tokens(logits.float(), temps, top_ps, uniforms[rows, t], any_nucleus=any_nucleus)
+        with maybe(timer, "bookkeeping"):
+            out_ids[rows, t] = ids
+            out_lps[rows, t] = lps
+            done = torch.isin(ids, stops) | (last <= t)
+            finished = done.nonzero().squeeze(1).tolist()  # the one host transfer per token
+        with maybe(timer, "stop_checks"):
+            if partial:
+                host_ids = ids.tolist()
+                ended = set(finished)
+                for j, i in enumerate(active):
+                    if i in partial and j not in ended:
+                        partial[i].append(host_ids[j])
+                        if _stop_string_done(partial[i], params[i], decode):
+                            finished.append(j)
+        if finished:
+            ended = set(finished)
+            for j in ended:
+                lengths[active[j]] = t + 1
+            keep = [j for j in range(len(active)) if j not in ended]
+            if not keep:
+                break
             index = torch.tensor(keep, dtype=torch.long, device=device)
-            cache.batch_select_indices(index)
-            mask, next_pos, ids = mask[index], next_pos[index], ids[index]
+            decoder.select(index)
+            ids, next_pos, rows, last = ids[index], next_pos[index], rows[index], last[index]
             temps, top_ps = temps[index], top_ps[index]
             active = [active[j] for j in keep]
-        mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
-        out = model(
-            input_ids=ids[:, None],
-            attention_mask=mask,
-            position_ids=next_pos[:, None],
-            use_cache=True,
-            **{kw: cache},
-        )
+            any_nucleus = any(i in nucleus_rows for i in active)
+        with maybe(timer, "decode_forward"):
+            logits = decoder.step(ids, next_pos)
         next_pos = next_pos + 1
-    results = [row.result for row in rows]
-    assert all(r is not None for r in results)
-    return [r for r in results if r is not None]
+        t += 1
+    with maybe(timer, "results"):
+        all_ids, all_lps = out_ids.tolist(), out_lps.tolist()
+        stop_set = frozenset(int(s) for s in stop_token_ids)
+        results = []
+        for i in range(n):
+            tokens, logprobs = all_ids[i][: lengths[i]], all_lps[i][: lengths[i]]
+            result = finish(tokens, logprobs, params[i], stop_set, lengths[i], decode)
+            assert result is not None
+            results.append(result)
+    return results
 
 
 @torch.inference_mode()
@@ -251,7 +324,7 @@ def sequence_logprobs(
     scale = temperature if temperature > 0 else 1.0
     device = next(model.parameters()).device
     full = [list(p) + list(c) for p, c in pairs]
-    input_ids, mask, positions = _left_pad(full, pad_id, device)
+    input_ids, mask, positions = left_pad(full, pad_id, device)
     logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions).logits.float()
     logp = torch.log_softmax(logits / scale, dim=-1)
     width = input_ids.shape[1]

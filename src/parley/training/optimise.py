@@ -26,7 +26,7 @@ from parley.training.config import TrainConfig
 from parley.training.distributed import Group, SingleProcess
 from parley.training.losses import ppo_clip_loss, token_logprobs
 from parley.training.policies import PolicySet
-from parley.training.samples import TrainingSample, pad_batch
+from parley.training.samples import TrainingSample, micro_batches, pad_batch
 
 _METRIC_KEYS = ("policy_loss", "kl", "entropy", "clip_fraction", "approx_kl", "ratio_mean")
 
@@ -53,36 +53,33 @@ def optimise(policies: PolicySet, samples: Sequence[TrainingSample], cfg: TrainC
             [sum(len(s.completion_ids) for s in policy_samples), len(policy_samples)]))
         device = next(policy.model.parameters()).device
         policy.activate()  # LoRA per role: this policy's adapter (phases alternate: no rollout runs now)
-        by_role: dict[str, list[TrainingSample]] = defaultdict(list)
-        for s in policy_samples:
-            by_role[s.role].append(s)
+        chunks = micro_batches(policy_samples, cfg.micro_batch_size)  # one role each, sorted by length
         policy.model.train()
         for epoch in range(cfg.epochs):
             policy.optimizer.zero_grad(set_to_none=True)
             sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-            for role, role_samples in by_role.items():
-                for start in range(0, len(role_samples), cfg.micro_batch_size):
-                    chunk = role_samples[start:start + cfg.micro_batch_size]
-                    batch = pad_batch(chunk, pad_id=pad_id).to(device)
-                    logp, entropy = token_logprobs(policy.model, batch.input_ids, batch.attention_mask,
-                                                   batch.completion_mask, temperature=cfg.temperature)
-                    ref = None
-                    if policy.reference is not None:
-                        with torch.no_grad():
-                            ref, _ = token_logprobs(policy.reference, batch.input_ids, batch.attention_mask,
-                                                    batch.completion_mask, temperature=cfg.temperature)
-                    out = ppo_clip_loss(logp, batch.old_logprobs, batch.advantages, batch.completion_mask,
-                                        eps_low=cfg.eps_low, eps_high=cfg.eps_high, aggregation=cfg.aggregation,
-                                        ref_logprobs=ref, beta=cfg.kl_beta, entropy=entropy)
-                    tokens = float(batch.completion_mask.sum())
-                    weight = (tokens / max(total_tokens, 1) if cfg.aggregation == "token_mean"
-                              else len(chunk) / total_seqs)
-                    group.backward(out.loss * weight)
-                    acc = sums[role]
-                    acc["tokens"] += tokens
-                    for key in _METRIC_KEYS:
-                        if key in out.metrics:
-                            acc[key] += out.metrics[key] * tokens
+            for chunk in chunks:
+                role = chunk[0].role
+                batch = pad_batch(chunk, pad_id=pad_id).to(device)
+                logp, entropy = token_logprobs(policy.model, batch.input_ids, batch.attention_mask,
+                                               batch.completion_mask, temperature=cfg.temperature)
+                ref = None
+                if policy.reference is not None:
+                    with torch.no_grad():
+                        ref, _ = token_logprobs(policy.reference, batch.input_ids, batch.attention_mask,
+                                                batch.completion_mask, temperature=cfg.temperature)
+                out = ppo_clip_loss(logp, batch.old_logprobs, batch.advantages, batch.completion_mask,
+                                    eps_low=cfg.eps_low, eps_high=cfg.eps_high, aggregation=cfg.aggregation,
+                                    ref_logprobs=ref, beta=cfg.kl_beta, entropy=entropy)
+                tokens = float(batch.completion_mask.sum())
+                weight = (tokens / max(total_tokens, 1) if cfg.aggregation == "token_mean"
+                          else len(chunk) / total_seqs)
+                group.backward(out.loss * weight)
+                acc = sums[role]
+                acc["tokens"] += tokens
+                for key in _METRIC_KEYS:
+                    if key in out.metrics:
+                        acc[key] += out.metrics[key] * tokens
             params = policy.parameters()
             group.sync_gradients(params)
             sums = _global_sums(group, sums, policy.roles)

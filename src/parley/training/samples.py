@@ -152,3 +152,40 @@ def pad_batch(samples: Sequence[TrainingSample], pad_id: int = 0) -> PaddedBatch
         old[b, c : c + k] = torch.tensor(s.old_logprobs, dtype=torch.float32)
     advantages = torch.tensor([s.advantage for s in samples], dtype=torch.float32)
     return PaddedBatch(ids, attention, completion, old, advantages)
+
+
+def micro_batches(samples: Sequence[TrainingSample], max_samples: int, *,
+                  max_tokens: int | None = None) -> list[list[TrainingSample]]:
+    """Cut a policy's samples into micro-batches of similar length, one role per micro-batch.
+
+    Inside each role (roles in first-seen order, so per-role metrics stay separate) samples are sorted by
+    their padded length (context + completion, ties in input order) and cut into runs of at most
+    ``max_samples`` samples and, when ``max_tokens`` is given, at most ``max_tokens`` padded positions
+    (rows x longest row; a single longer sample still gets its own micro-batch). Sorting puts the short
+    solver turns together and the long judge contexts together, so far less of each batch is padding
+    than with input order. The loss is unchanged: every micro-batch's loss is weighted by its share of
+    the global token (or sequence) count, so the accumulated gradient is the same sum in another order
+    (equal up to float rounding).
+    """
+    if max_samples < 1:
+        raise ValueError(f"max_samples={max_samples}: must be >= 1")
+    if max_tokens is not None and max_tokens < 1:
+        raise ValueError(f"max_tokens={max_tokens}: must be >= 1")
+    by_role: dict[str, list[TrainingSample]] = {}
+    for s in samples:
+        by_role.setdefault(s.role, []).append(s)
+    out: list[list[TrainingSample]] = []
+    for role_samples in by_role.values():
+        ordered = sorted(role_samples, key=lambda s: len(s.context_ids) + len(s.completion_ids))
+        chunk: list[TrainingSample] = []
+        for s in ordered:
+            width = len(s.context_ids) + len(s.completion_ids)  # the longest so far (sorted)
+            too_many = len(chunk) >= max_samples
+            too_wide = max_tokens is not None and chunk and (len(chunk) + 1) * width > max_tokens
+            if chunk and (too_many or too_wide):
+                out.append(chunk)
+                chunk = []
+            chunk.append(s)
+        if chunk:
+            out.append(chunk)
+    return out
