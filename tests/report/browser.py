@@ -97,10 +97,10 @@ def layout_problems(driver: Any) -> list[str]:
 
 
 def screenshot(driver: Any, path: Path, width: int) -> Path:
-    """A full-page PNG at ``width`` CSS pixels."""
+    """A full-page PNG at ``width`` CSS pixels (the viewport is made as tall as the page first)."""
     height = int(driver.execute_script("return document.documentElement.scrollHeight"))
     set_viewport(driver, width, height)
-    data = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+    data = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": False})
     import base64
 
     path.write_bytes(base64.b64decode(data["data"]))

@@ -12,10 +12,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from matplotlib.figure import Figure
 
 from .browser import chromium, layout_problems, require_browser, screenshot, set_viewport, wait_for_images
-from .conftest import DemoRun
+from .conftest import DEMO_TIMEOUT_S, DemoRun
+
+pytestmark = pytest.mark.timeout(DEMO_TIMEOUT_S)
 
 # Every text group (<g id="text_N">, titles, labels, ticks, annotations) and legend of a matplotlib SVG
 # must lie inside the SVG canvas; the comment matplotlib writes before a text group names the text.

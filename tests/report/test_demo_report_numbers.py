@@ -11,8 +11,10 @@ import pytest
 
 from parley.report import numbers
 
-from .conftest import DemoRun
+from .conftest import DEMO_TIMEOUT_S, DemoRun
 from .html_tables import read_tables
+
+pytestmark = pytest.mark.timeout(DEMO_TIMEOUT_S)
 
 
 def _results(directory: Path) -> dict[str, dict[str, Any]]:
