@@ -28,6 +28,20 @@ def test_eval_compare_prints_the_paired_comparison(arms: tuple[Path, EvalResult,
     assert payload["mcnemar"]["b"] > payload["mcnemar"]["c"]
 
 
+def test_eval_compare_writes_an_html_report(arms: tuple[Path, EvalResult, EvalResult], tmp_path: Path) -> None:
+    out, _, _ = arms
+    result = runner.invoke(app, ["eval", "compare", str(out / "debate"), str(out / "single"), "--resamples", "200",
+                                 "--report", str(tmp_path / "cmp")])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "cmp" / "report.html").read_text()
+    assert "debate vs single" in html and "data:image/svg+xml;base64," in html
+    assert (tmp_path / "cmp" / "arms.csv").read_text().count("\n") == 3  # header + two arms
+    (tmp_path / "file").write_text("x")
+    bad = runner.invoke(app, ["eval", "compare", str(out / "debate"), str(out / "single"), "--report",
+                              str(tmp_path / "file")])
+    assert bad.exit_code == 2 and "not a directory" in bad.output
+
+
 def test_eval_compare_errors_cleanly(tmp_path: Path) -> None:
     result = runner.invoke(app, ["eval", "compare", str(tmp_path), str(tmp_path)])
     assert result.exit_code == 2

@@ -74,7 +74,7 @@ def analyze_cmd(
     """Compute metrics, figures and a report for RUNS (offline unless a judge model is configured)."""
     from parley.cooperbench import paper_reference
     from parley.cooperbench.analysis import analyze
-    from parley.cooperbench.report import render_report
+    from parley.cooperbench.report import write_report
 
     loaded = _load(runs)
     writable_dir(out)
@@ -91,8 +91,7 @@ def analyze_cmd(
 
         written = write_figures(metrics, out)
     not_run = {"LLM-judge classifiers": reason} if model is None else {}
-    report = render_report(metrics, [p.name for p in written], not_run)
-    (out / "report.md").write_text(report, encoding="utf-8")
+    write_report(metrics, out, written, not_run)
     auc = metrics["auc"]
     stdout.print(
         f"{metrics['input']['n_usable']}/{metrics['input']['n_records']} records; AUC solo={auc['solo']}, "

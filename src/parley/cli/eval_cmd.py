@@ -92,13 +92,23 @@ def compare_cmd(
     resamples: int = typer.Option(10_000, "--resamples", min=1, help="Bootstrap resamples."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+    report: Path = typer.Option(None, "--report", help="Also write an HTML report (report.html, report.md, "
+                                "arms.csv, figures/) into this directory."),
 ) -> None:
     """Compare two evaluated arms on the same problems: paired bootstrap CI and exact McNemar test."""
-    from parley.evaluation import compare
+    from parley.evaluation import compare, load_eval
 
     if metric not in ("first", "majority"):
         fail(f"--metric: use 'first' or 'majority', not {metric!r}")
     c = compare(dir_a, dir_b, metric=metric, n_resamples=resamples, seed=seed)  # type: ignore[arg-type]
+    if report is not None:
+        from parley.evaluation.report import comparison_report
+
+        if report.exists() and not report.is_dir():
+            fail(f"--report {report}: not a directory; give a directory for report.html and its files")
+        written = comparison_report(load_eval(dir_a), load_eval(dir_b), report, metric=metric,  # type: ignore[arg-type]
+                                    n_resamples=resamples, seed=seed)
+        console.print(f"report: {written['html']}", markup=False, highlight=False)
     if as_json:
         stdout.print_json(json.dumps(c.as_dict()))
         return

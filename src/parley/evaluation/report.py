@@ -1,103 +1,61 @@
-"""Building blocks of an experiment report: learning curves, accuracy tables and bars, HTML/Markdown.
+"""Evaluation results as report blocks: accuracy rows, tables, interval charts, learning curves, and the
+``parley eval compare --report`` page. Drawing and layout come from :mod:`parley.report`; every number is
+computed here from the per-problem results (or ``metrics.jsonl`` records) passed in, never typed.
 
-Every number that appears in a table or figure is computed here from the results passed in (never
-typed by hand). Figures are drawn on matplotlib ``Figure`` objects, which render with the Agg
-backend (no display, no pyplot global state). :func:`write_report` writes a
-self-contained ``report.html`` (figures embedded as base64 PNG) and a ``report.md`` summary.
-
-Intervals: accuracies carry Wilson intervals (Wilson 1927); differences against the reference arm a
-paired bootstrap interval (Efron 1979) and an exact McNemar p-value (McNemar 1947); learning-curve
-bands are Student-t intervals of the mean over seeds (or the min-max range), drawn where a step has at
-least two seeds.
+Intervals: accuracies carry Wilson intervals (Wilson 1927); a difference against a reference arm a paired
+percentile bootstrap interval (Efron 1979) and an exact McNemar p-value (McNemar 1947), whose discordant
+counts ``b`` / ``c`` are shown in the cell's tooltip. Learning-curve bands are Student-t intervals of the
+mean over seeds (or the min-max range), drawn where a step has at least two seeds.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from matplotlib.figure import Figure
 
-from parley.evaluation.compare import compare
+from parley.evaluation.compare import Comparison, compare
 from parley.evaluation.results import EvalResult, Metric
 from parley.evaluation.statistics import DEFAULT_ALPHA, DEFAULT_RESAMPLES, mean_ci, proportion
+from parley.report import (
+    Cell,
+    Column,
+    Estimate,
+    Palette,
+    Panel,
+    Paragraph,
+    Report,
+    Section,
+    Series,
+    SideBySide,
+    Table,
+    curve_grid,
+    interval_chart,
+    numbers,
+    render,
+)
 
 Band = Literal["t_ci", "minmax"]
 
 
-def _curve(seeds: Sequence[Sequence[Mapping[str, Any]]], metric: str, x_key: str) -> dict[float, list[float]]:
-    points: dict[float, list[float]] = {}
-    for records in seeds:
-        for record in records:
-            value, x = record.get(metric), record.get(x_key)
-            if isinstance(value, int | float) and isinstance(x, int | float) and math.isfinite(value):
-                points.setdefault(float(x), []).append(float(value))
-    return points
+def tokens_per_problem(result: EvalResult) -> float:
+    """Prompt + completion tokens per problem, from this result's problems (a subset has its own)."""
+    return sum(p.prompt_tokens + p.completion_tokens for p in result.problems) / len(result.problems)
 
 
-def learning_curve_figure(
-    runs: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]],
-    metric: str,
-    out: str | Path,
-    *,
-    x_key: str = "step",
-    band: Band = "t_ci",
-    alpha: float = DEFAULT_ALPHA,
-    title: str | None = None,
-) -> Path:
-    """PNG of ``metric`` against ``x_key`` per arm: the mean over seeds and a band.
+def total_cost(result: EvalResult) -> float | None:
+    """Dollar cost of this result's problems; ``None`` when any call's price is unknown."""
+    costs = [p.cost_usd for p in result.problems]
+    return None if any(c is None for c in costs) else float(sum(c for c in costs if c is not None))
 
-    Args:
-        runs: arm -> one list of ``metrics.jsonl`` records per seed.
-        band: ``t_ci`` (Student-t interval of the mean at level ``1 - alpha``) or ``minmax``; drawn at
-            steps with at least two seeds.
 
-    Raises:
-        ValueError: no record of any arm has ``metric`` (an empty figure would hide a missing metric).
-    """
-    out = Path(out)
-    fig = Figure(figsize=(6.4, 4.0))
-    ax = fig.subplots()
-    drawn = 0
-    for arm, seeds in runs.items():
-        points = _curve(seeds, metric, x_key)
-        if not points:
-            continue
-        xs = sorted(points)
-        means, lows, highs = [], [], []
-        for x in xs:
-            values = points[x]
-            stats = mean_ci(values, alpha)
-            means.append(stats.mean)
-            if len(values) < 2:
-                lows.append(math.nan)
-                highs.append(math.nan)
-            elif band == "minmax":
-                lows.append(min(values))
-                highs.append(max(values))
-            else:
-                lows.append(float(stats.low))  # type: ignore[arg-type]
-                highs.append(float(stats.high))  # type: ignore[arg-type]
-        (line,) = ax.plot(xs, means, label=f"{arm} ({len(seeds)} seed{'s' if len(seeds) != 1 else ''})")
-        ax.fill_between(xs, lows, highs, color=line.get_color(), alpha=0.2, linewidth=0)
-        drawn += 1
-    if not drawn:
-        raise ValueError(f"no record has metric {metric!r} (with a numeric {x_key!r}); nothing to plot")
-    band_text = (f"{1 - alpha:.0%} t-interval over seeds" if band == "t_ci" else "min-max over seeds")
-    ax.set_title(title or f"{metric} (band: {band_text})")
-    ax.set_xlabel(x_key)
-    ax.set_ylabel(metric)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    return out
+def subset(result: EvalResult, problem_ids: set[str]) -> EvalResult:
+    """The same arm restricted to ``problem_ids`` (tokens and cost then come from the subset)."""
+    return EvalResult(result.label, result.directory, [p for p in result.problems if p.problem_id in problem_ids],
+                      result.summary)
 
 
 def accuracy_table(
@@ -109,9 +67,10 @@ def accuracy_table(
     seed: int = 0,
     alpha: float = DEFAULT_ALPHA,
 ) -> list[dict[str, Any]]:
-    """One row per arm: accuracy with its Wilson interval and, for the other arms, the paired difference
-    ``arm - reference`` with its bootstrap interval and the exact McNemar test (``b``: problems only the
-    arm got right, ``c``: only the reference). The reference row has ``None`` in the paired columns.
+    """Raw rows, one per arm: accuracy with its Wilson interval and, for the other arms, the paired
+    difference ``arm - reference`` (bootstrap interval, exact McNemar: ``b`` problems only the arm got
+    right, ``c`` only the reference). The reference row has ``None`` in the paired columns. Tokens and
+    cost are computed from each result's own problems.
 
     Raises:
         KeyError: ``reference_arm`` is not in ``results``.
@@ -123,144 +82,147 @@ def accuracy_table(
     for arm, result in results.items():
         outcomes = list(result.outcomes(metric).values())
         prop = proportion(sum(outcomes), len(outcomes), alpha)
-        row: dict[str, Any] = {"arm": arm, "n": prop.n, "correct": prop.successes, "accuracy": prop.rate,
-                               "ci_low": prop.low, "ci_high": prop.high,
-                               "tokens_per_problem": result.summary.get("tokens", {}).get("per_problem"),
-                               "cost_usd": result.summary.get("cost_usd")}
-        paired: dict[str, Any] = dict.fromkeys(
-            ("diff_vs_ref", "diff_ci_low", "diff_ci_high", "bootstrap_p", "mcnemar_b", "mcnemar_c", "mcnemar_p"))
-        if arm != reference_arm:
-            c = compare(result, results[reference_arm], metric=metric, n_resamples=n_resamples, seed=seed,
-                        alpha=alpha)
-            paired = {"diff_vs_ref": c.diff, "diff_ci_low": c.bootstrap.low, "diff_ci_high": c.bootstrap.high,
-                      "bootstrap_p": c.bootstrap.p_value, "mcnemar_b": c.mcnemar.b, "mcnemar_c": c.mcnemar.c,
-                      "mcnemar_p": c.mcnemar.p_value}
-        row.update(paired)
+        row: dict[str, Any] = {"arm": arm, "reference": reference_arm, "n": prop.n, "correct": prop.successes,
+                               "accuracy": prop.rate, "ci_low": prop.low, "ci_high": prop.high,
+                               "tokens_per_problem": tokens_per_problem(result), "cost_usd": total_cost(result)}
+        row.update(paired_row(compare(result, results[reference_arm], metric=metric, n_resamples=n_resamples,
+                                      seed=seed, alpha=alpha) if arm != reference_arm else None))
         rows.append(row)
     return rows
 
 
-def bar_figure(
-    results: Mapping[str, EvalResult],
-    out: str | Path,
-    *,
-    metric: Metric = "first",
-    alpha: float = DEFAULT_ALPHA,
-    title: str | None = None,
-) -> Path:
-    """PNG bar chart of each arm's accuracy (e.g. debate vs single vs self-consistency) with Wilson
-    interval error bars and the computed accuracy written above each bar."""
-    if not results:
-        raise ValueError("bar_figure: no arms")
-    out = Path(out)
-    arms = list(results)
-    props = []
-    for arm in arms:
-        outcomes = list(results[arm].outcomes(metric).values())
-        props.append(proportion(sum(outcomes), len(outcomes), alpha))
-    rates = [p.rate for p in props]
-    errors = [[p.rate - p.low for p in props], [p.high - p.rate for p in props]]
-    fig = Figure(figsize=(max(4.0, 1.4 * len(arms) + 1.5), 4.0))
-    ax = fig.subplots()
-    bars = ax.bar(arms, rates, yerr=errors, capsize=6, color="#4c72b0")
-    for bar, p in zip(bars, props, strict=True):
-        ax.annotate(f"{p.rate:.3f}\n(n={p.n})", (bar.get_x() + bar.get_width() / 2, p.high),
-                    ha="center", va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
-    ax.set_ylim(0, 1.15)
-    ax.set_ylabel(f"accuracy ({1 - alpha:.0%} Wilson interval)")
-    ax.set_title(title or "accuracy by arm")
-    ax.grid(axis="y", alpha=0.3)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    return out
+def paired_row(c: Comparison | None, prefix: str = "") -> dict[str, Any]:
+    """The paired columns of a row, keys prefixed with ``prefix`` (all ``None`` for the reference itself)."""
+    keys = ("diff_vs_ref", "diff_ci_low", "diff_ci_high", "bootstrap_p", "mcnemar_b", "mcnemar_c", "mcnemar_p")
+    if c is None:
+        return {prefix + k: None for k in keys}
+    values = (c.diff, c.bootstrap.low, c.bootstrap.high, c.bootstrap.p_value, c.mcnemar.b, c.mcnemar.c,
+              c.mcnemar.p_value)
+    return {prefix + k: v for k, v in zip(keys, values, strict=True)}
 
 
-@dataclass
-class Section:
-    """One report section: a paragraph, an optional table (rows of equal keys) and figures (PNG paths)."""
-
-    title: str
-    text: str = ""
-    table: list[dict[str, Any]] | None = None
-    figures: list[Path] = field(default_factory=list)
-
-
-def format_value(value: Any) -> str:
-    """A table cell: ``None`` -> ``n/a``, floats to 4 significant digits, everything else ``str``."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.4g}"
-    return str(value)
+def accuracy_cell(row: Mapping[str, Any], prefix: str = "") -> Cell:
+    """``23.7% [19.2, 28.8]`` with ``correct of n`` in the tooltip (keys ``accuracy``/``ci_low``/... with
+    an optional ``prefix``)."""
+    text = numbers.percent_interval(row[f"{prefix}accuracy"], row.get(f"{prefix}ci_low"), row.get(f"{prefix}ci_high"))
+    correct, n = row.get(f"{prefix}correct"), row.get(f"{prefix}n")
+    tip = f"{correct} of {n} problems correct; 95% Wilson interval" if correct is not None else "95% Wilson interval"
+    return Cell(text, tooltip=tip)
 
 
-def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    cols: list[str] = []
-    for row in rows:
-        cols.extend(k for k in row if k not in cols)
-    return cols
+def diff_cell(row: Mapping[str, Any], prefix: str = "", reference_key: str = "reference") -> Cell:
+    """``+3.3 [−1.0, +7.7]`` (points) with what was subtracted from what in the tooltip."""
+    return Cell(numbers.points_interval(row[f"{prefix}diff_vs_ref"], row[f"{prefix}diff_ci_low"],
+                                        row[f"{prefix}diff_ci_high"]),
+                tooltip=f"accuracy difference in percentage points, {row['arm']} minus {row[reference_key]}, "
+                        f"with its paired bootstrap 95% interval over the same {row['n']} problems")
 
 
-def _html_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    cols = _columns(rows)
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(format_value(r.get(c)))}</td>" for c in cols) + "</tr>"
-                   for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def mcnemar_cell(row: Mapping[str, Any], prefix: str = "", reference_key: str = "reference") -> Cell:
+    """The exact McNemar p (two significant figures) with its discordant counts in the tooltip."""
+    return Cell(numbers.p_value(row[f"{prefix}mcnemar_p"]),
+                tooltip=f"exact McNemar test: b = {row[f'{prefix}mcnemar_b']} problems only {row['arm']} solved, "
+                        f"c = {row[f'{prefix}mcnemar_c']} only {row[reference_key]} solved")
 
 
-def _md_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    cols = _columns(rows)
-
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(c) for c in cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(cell(format_value(r.get(c))) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-_CSS = ("body{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
-        "table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;"
-        "text-align:right}th{background:#f3f3f3}img{max-width:100%}")
+def arm_columns(reference: str, *, first_header: str = "Arm", reference_text: str = "reference") -> list[Column]:
+    """Columns for :func:`accuracy_table` rows: arm, accuracy, difference vs the reference, McNemar p,
+    tokens per problem and cost (dropped when every call ran on a local model)."""
+    return [
+        Column(first_header, "arm", align="left"),
+        Column("Accuracy [95% CI]", "accuracy", format=accuracy_cell),
+        Column(f"\u0394 vs {reference}, points [95% CI]", "diff_vs_ref", format=diff_cell, missing=reference_text),
+        Column("McNemar p", "mcnemar_p", format=mcnemar_cell, missing=""),
+        Column("Tokens per problem", "tokens_per_problem", format=lambda r: numbers.count(r["tokens_per_problem"])),
+        Column("Cost", "cost_usd", format=lambda r: numbers.usd(r["cost_usd"]), zero_is_uninformative=True,
+               omitted_note="Cost is left out: every call ran on a local model (no price)."),
+    ]
 
 
-def write_report(out_dir: str | Path, title: str, sections: Sequence[Section]) -> tuple[Path, Path]:
-    """Write ``out_dir/report.html`` (self-contained: PNGs embedded as base64) and ``out_dir/report.md``
-    (the same text and tables, figures linked by path). Returns both paths.
+def arm_estimates(rows: Sequence[Mapping[str, Any]]) -> list[Estimate]:
+    """Chart rows (accuracy and Wilson interval) for :func:`parley.report.interval_chart`."""
+    return [Estimate(str(r["arm"]), r["accuracy"], r["ci_low"], r["ci_high"]) for r in rows]
 
-    Raises:
-        FileNotFoundError: a section names a figure that does not exist.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
-    md = [f"# {title}", ""]
-    for section in sections:
-        parts.append(f"<h2>{html.escape(section.title)}</h2>")
-        md += [f"## {section.title}", ""]
-        if section.text:
-            parts += [f"<p>{html.escape(p)}</p>" for p in section.text.split("\n\n")]
-            md += [section.text, ""]
-        if section.table:
-            parts.append(_html_table(section.table))
-            md += [_md_table(section.table), ""]
-        for figure in section.figures:
-            path = Path(figure)
-            data = base64.b64encode(path.read_bytes()).decode("ascii")
-            parts.append(f"<figure><img alt='{html.escape(path.name)}' src='data:image/png;base64,{data}'>"
-                         f"<figcaption>{html.escape(path.name)}</figcaption></figure>")
-            try:
-                link = path.resolve().relative_to(out.resolve()).as_posix()
-            except ValueError:
-                link = str(path.resolve())
-            md += [f"![{path.name}]({link})", ""]
-    parts.append("</body></html>")
-    html_path, md_path = out / "report.html", out / "report.md"
-    html_path.write_text("\n".join(parts))
-    md_path.write_text("\n".join(md).rstrip() + "\n")
-    return html_path, md_path
+
+def seed_series(seeds: Sequence[Sequence[Mapping[str, Any]]], metric: str, label: str, *, x_key: str = "step",
+                band: Band = "t_ci", alpha: float = DEFAULT_ALPHA) -> Series | None:
+    """The mean of ``metric`` over seeds at each ``x_key`` with a band where a step has >= 2 seeds;
+    ``None`` when no record has the metric."""
+    points: dict[float, list[float]] = {}
+    for records in seeds:
+        for record in records:
+            value, x = record.get(metric), record.get(x_key)
+            if isinstance(value, int | float) and isinstance(x, int | float) and math.isfinite(value):
+                points.setdefault(float(x), []).append(float(value))
+    if not points:
+        return None
+    xs = sorted(points)
+    means: list[float] = []
+    lows: list[float | None] = []
+    highs: list[float | None] = []
+    for x in xs:
+        values = points[x]
+        stats = mean_ci(values, alpha)
+        means.append(stats.mean)
+        if len(values) < 2:
+            lows.append(None)
+            highs.append(None)
+        elif band == "minmax":
+            lows.append(min(values))
+            highs.append(max(values))
+        else:
+            lows.append(stats.low)
+            highs.append(stats.high)
+    return Series(label, xs, means, lows, highs, seeds=len(seeds))
+
+
+def band_sentence(runs: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]], band: Band = "t_ci",
+                  alpha: float = DEFAULT_ALPHA) -> str:
+    """How to read the bands of a curve grid over ``runs`` (arm -> records per seed)."""
+    counts = sorted({len(seeds) for seeds in runs.values()})
+    if counts == [1]:
+        return "Each arm ran one seed, so there is no band over seeds."
+    seeds = "/".join(str(c) for c in counts)
+    kind = f"the {1 - alpha:.0%} Student-t interval of the mean" if band == "t_ci" else "the min-max range"
+    return f"Lines are means over {seeds} seeds; shaded bands are {kind} over seeds at each step."
+
+
+def learning_curves(runs: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]], metrics: Sequence[tuple[str, str]],
+                    palette: Palette, *, band: Band = "t_ci", alpha: float = DEFAULT_ALPHA,
+                    columns: int = 3) -> Figure | None:
+    """A small-multiples grid, one panel per ``(metric, title)`` that some arm logged; ``None`` if none."""
+    panels = []
+    for metric, title in metrics:
+        series = [s for arm, seeds in runs.items() if (s := seed_series(seeds, metric, arm, band=band, alpha=alpha))]
+        if series:
+            panels.append(Panel(title, series))
+    return curve_grid(panels, palette, columns=columns) if panels else None
+
+
+def comparison_report(a: EvalResult, b: EvalResult, out_dir: str | Path, *, metric: Metric = "first",
+                      n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> dict[str, Path]:
+    """``parley eval compare --report DIR``: the paired comparison of ``a`` and ``b`` as ``report.html``
+    (with ``report.md``, ``arms.csv`` and the figure), ``b`` as the reference."""
+    names = {a.label: a, b.label: b} if a.label != b.label else {f"A: {a.label}": a, f"B: {b.label}": b}
+    (name_a, res_a), (name_b, res_b) = names.items()
+    rows = accuracy_table({name_a: res_a, name_b: res_b}, name_b, metric=metric, n_resamples=n_resamples, seed=seed)
+    c = compare(res_a, res_b, metric=metric, n_resamples=n_resamples, seed=seed)
+    palette = Palette([name_a, name_b])
+    row = rows[0]
+    summary = (f"On the same {c.n} problems ({'first sample' if metric == 'first' else 'majority vote'} of each), "
+               f"{name_a} solved {numbers.percent_interval(row['accuracy'], row['ci_low'], row['ci_high'])} and "
+               f"{name_b} {numbers.percent_interval(rows[1]['accuracy'], rows[1]['ci_low'], rows[1]['ci_high'])} "
+               f"(95% Wilson intervals). The paired difference is "
+               f"**{numbers.points_interval(c.diff, c.bootstrap.low, c.bootstrap.high)} points** (95% paired "
+               f"bootstrap, {numbers.count(c.bootstrap.n_resamples)} resamples, seed {c.bootstrap.seed}); "
+               f"exact McNemar p = {numbers.p_value(c.mcnemar.p_value)} with {c.mcnemar.b} problems only {name_a} "
+               f"solved and {c.mcnemar.c} only {name_b} solved.")
+    table = Table("arms", arm_columns(name_b), rows, caption=f"Accuracy of each arm; differences are {name_a} minus "
+                                                      f"{name_b}, paired on the {c.n} problems.")
+    figure = render(interval_chart(arm_estimates(rows), palette, xlabel="accuracy (%)", xlim=(0.0, 1.0)), "arms",
+                    f"Accuracy of {name_a} and {name_b} on the same {c.n} problems: dots are accuracies, lines "
+                    "their 95% Wilson intervals.")
+    report = Report(f"{name_a} vs {name_b}", [Section("Paired comparison", [Paragraph(summary),
+                                                                             SideBySide(table, figure)])],
+                    subtitle=f"parley eval compare: {a.directory} vs {b.directory}")
+    return report.write(out_dir)
