@@ -43,7 +43,7 @@ def demo_spec(quick: bool = False, seed: int = 0) -> dict[str, Any]:
         "model": {"backend": "hf", "name": "tiny", "batch_size": 64, "num_threads": 1},
         "protocol": {"name": "svj", "max_rounds": 2},
         "dataset": {"name": TINY_DATASET, "size": b["train_size"], "seed": 11, "options": dict(TINY_TASK)},
-        "generation": {"max_new_tokens": 48, "problem_timeout_s": 300},
+        "generation": {"max_new_tokens": 64, "problem_timeout_s": 300},
         "train": {"steps": b["steps"], "problems_per_step": b["problems_per_step"], "group_size": b["group_size"],
                   "lr": b["lr"], "temperature": 1.0, "seed": seed, "checkpoint_every": max(1, b["steps"] // 4),
                   "counterfactual": {"k": 1, "m": 2, "fraction": b["coma_fraction"]}},
