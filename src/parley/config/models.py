@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from parley.config.registries import PROTOCOLS
 from parley.config.registries import BackendName as BackendName  # re-exported: open, registry-validated
@@ -105,6 +105,10 @@ class ModelConfig(StrictModel):
         default=None, ge=1, description="`hf` on CPU: torch threads (process-wide); default half the cores.")
 
 
+REASK_BY_DEFAULT = ("instruct",)
+"""Packaged prompt sets (``protocol.prompts_dir``) with structured re-asks on unless ``reask`` says otherwise."""
+
+
 class ProtocolConfig(StrictModel):
     """Which debate protocol runs (docs/algorithms.md section 1) and its knobs.
 
@@ -128,6 +132,27 @@ class ProtocolConfig(StrictModel):
         default=None, description="Directory of Jinja templates overriding the packaged ones "
         "(`src/parley/debate/prompts/`: `solver.jinja`, `solver_system.jinja`, `verifier*.jinja`, `judge*.jinja`, "
         "`agent*.jinja`); files not present there fall back to the packaged ones.")
+    reask: int | None = Field(
+        default=None, ge=0, le=1, description="Structured re-asks per turn: `1` asks a reply whose expected field "
+        "did not parse (no `Answer:`, no verdict, a judge without a confidence) once more for exactly that field "
+        "(`reask.jinja`); the exchange is recorded in the turn's `reask`. `null` = 1 with `prompts_dir: instruct`, "
+        "else 0.")
+
+    @property
+    def effective_reask(self) -> int:
+        """``reask``, or when unset the prompt set's default: 1 for ``instruct``, else 0."""
+        if self.reask is not None:
+            return self.reask
+        return 1 if self.prompts_dir is not None and str(self.prompts_dir) in REASK_BY_DEFAULT else 0
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_reask(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Left out of dumps (and so of the config hash) only when unset and off: configs from before the
+        # field keep their hash exactly when their behaviour is unchanged (the tiny model's prompts).
+        data: dict[str, Any] = handler(self)
+        if self.reask is None and self.effective_reask == 0:
+            data.pop("reask", None)
+        return data
 
 
 class DatasetConfig(StrictModel):

@@ -4,6 +4,14 @@ Protocols never call models directly: they call :meth:`DebateContext.call`, whic
 seed (so a resumed or re-rolled debate is reproducible), applies an optional *intervention* (used by
 the trainer for counterfactual rollouts: replace a role's turn by a null contribution or an alternative
 sample), records a typed :class:`Turn`, and turns backend failures into :class:`AgentError`.
+
+Structured re-asks (``reask=1``, ``protocol.reask``): when a reply lacks a field its parser needs
+(:func:`parley.debate.parsing.missing_fields`: no answer, no verdict, a judge without a confidence),
+the same agent is asked once more, in the same conversation (its reply as an ``assistant`` message,
+then ``reask.jinja`` as a ``user`` message asking for exactly the missing fields, at most
+:data:`REASK_MAX_NEW_TOKENS` new tokens, its own derived seed). The exchange is recorded on the turn
+(:class:`~parley.debate.types.Reask`) and goes through the intervention too (``TurnRequest.reask``),
+so counterfactual replays reproduce it. Parsers other than the built-in ones are never re-asked.
 """
 
 from __future__ import annotations
@@ -14,8 +22,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from parley.data.problem import Problem
+from parley.debate.parsing import expected_fields, merge_reask, missing_fields, parse_reask
 from parley.debate.prompts import PromptSet
-from parley.debate.types import ParsedTurn, Turn
+from parley.debate.types import ParsedTurn, Reask, Turn
 from parley.errors import ParleyError
 from parley.llm.base import ChatModel
 from parley.llm.errors import EndpointUnreachableError, LLMError
@@ -58,10 +67,17 @@ class TurnRequest:
     round: int
     messages: tuple[Message, ...]
     params: SamplingParams
+    reask: bool = False
+    """True for the follow-up of a structured re-ask of turn ``index`` (its messages end with the
+    original reply and the re-ask message)."""
 
 
 Intervention = Callable[[TurnRequest], Awaitable[Completion | None]]
 """Return a :class:`Completion` to use instead of sampling the turn, or ``None`` to sample normally."""
+
+
+REASK_MAX_NEW_TOKENS = 32
+"""Cap on a re-ask reply's length: it asks for one or two short lines."""
 
 
 class AgentError(ParleyError, RuntimeError):
@@ -87,8 +103,12 @@ class DebateContext:
         sample_index: int = 0,
         base_seed: int = 0,
         intervention: Intervention | None = None,
+        reask: int = 0,
     ) -> None:
+        if reask not in (0, 1):
+            raise ValueError(f"reask={reask}: must be 0 or 1")
         self.problem = problem
+        self.reask = reask
         self.agents = agents
         self.prompts = prompts
         self.sampling = sampling
@@ -146,5 +166,50 @@ class DebateContext:
             completion_tokens=completion.usage.completion_tokens, cost_usd=completion.usage.cost_usd,
             started_at=started, duration_s=time.perf_counter() - t0,
         )
-        self.turns.append(turn)
+        self.turns.append(turn)  # recorded before any re-ask, so a timeout during it keeps the reply
+        missing = missing_fields(parser, turn.parsed) if self.reask else []
+        if missing and completion.finish_reason != "error":
+            turn = await self._reask(turn, request, missing, expected_fields(parser), agent)
+            self.turns[index] = turn
         return turn
+
+    async def _reask(self, turn: Turn, request: TurnRequest, missing: list[str], expected: tuple[str, ...],
+                     agent: Agent) -> Turn:
+        """Ask ``turn``'s agent once for the ``missing`` fields; the turn with its :class:`Reask` recorded."""
+        prompt = self.prompts.render("reask", missing=missing, fields=list(expected))
+        reply: Message = {"role": "assistant", "content": turn.text}
+        follow: Message = {"role": "user", "content": prompt}
+        messages = (*request.messages, reply, follow)
+        params = replace(request.params, seed=derive_seed(self.base_seed, self.problem.id, self.sample_index,
+                                                          request.index, "reask"),
+                         max_new_tokens=min(request.params.max_new_tokens, REASK_MAX_NEW_TOKENS))
+        follow_up = replace(request, messages=messages, params=params, reask=True)
+        t0 = time.perf_counter()
+        try:
+            completion = await self.intervention(follow_up) if self.intervention else None
+            if completion is None:
+                completion = await agent.model.complete(list(messages), params)
+        except EndpointUnreachableError:
+            raise
+        except LLMError as exc:
+            failed = Reask(missing=missing, prompt=prompt, original_parsed=turn.parsed, finish_reason="error",
+                           parsed=ParsedTurn(ok=False, error="model call failed"), duration_s=time.perf_counter() - t0,
+                           error=f"{type(exc).__name__}: {exc}")
+            self.turns[request.index] = turn.model_copy(update={"reask": failed,
+                                                                "duration_s": turn.duration_s + failed.duration_s})
+            raise AgentError(failed.error or "model call failed") from exc
+        reask_parsed = parse_reask(completion.text, missing)
+        reask = Reask(
+            missing=missing, prompt=prompt, original_parsed=turn.parsed, text=completion.text,
+            context_token_ids=completion.prompt_token_ids, token_ids=completion.token_ids,
+            logprobs=completion.logprobs, parsed=reask_parsed, finish_reason=completion.finish_reason,
+            prompt_tokens=completion.usage.prompt_tokens, completion_tokens=completion.usage.completion_tokens,
+            cost_usd=completion.usage.cost_usd, duration_s=time.perf_counter() - t0,
+        )
+        cost = None if turn.cost_usd is None or reask.cost_usd is None else turn.cost_usd + reask.cost_usd
+        return turn.model_copy(update={
+            "reask": reask, "parsed": merge_reask(turn.parsed, reask_parsed, expected),
+            "prompt_tokens": turn.prompt_tokens + reask.prompt_tokens,
+            "completion_tokens": turn.completion_tokens + reask.completion_tokens,
+            "cost_usd": cost, "duration_s": turn.duration_s + reask.duration_s,
+        })

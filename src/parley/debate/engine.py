@@ -19,6 +19,11 @@ from parley.debate.types import Transcript
 from parley.llm.types import SamplingParams
 
 
+def resolve_reask(protocol: ProtocolConfig) -> int:
+    """Re-asks per turn: ``protocol.reask``, or when unset the prompt set's default (1 for ``instruct``)."""
+    return protocol.effective_reask
+
+
 async def run_protocol(
     problem: Problem,
     *,
@@ -38,11 +43,13 @@ async def run_protocol(
 
     A run that exceeds ``timeout_s`` ends with termination reason ``timeout``; the turns finished so
     far are kept and the last valid answer (if any) is final. Agent errors end it with ``error``.
-    Per-turn seeds derive from ``(base_seed, problem.id, sample_index, turn index)``.
+    Per-turn seeds derive from ``(base_seed, problem.id, sample_index, turn index)``. Structured
+    re-asks follow :func:`resolve_reask` (:mod:`parley.debate.context`).
     """
     fn = get_protocol(protocol.name)
     ctx = DebateContext(problem, agents=agents, prompts=prompts, sampling=sampling,
-                        sample_index=sample_index, base_seed=base_seed, intervention=intervention)
+                        sample_index=sample_index, base_seed=base_seed, intervention=intervention,
+                        reask=resolve_reask(protocol))
     created = time.time()
     t0 = time.perf_counter()
     try:

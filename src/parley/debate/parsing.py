@@ -13,12 +13,18 @@ any text the primary rules parse parses exactly as before:
 - verdicts: a ``Verdict:`` line whose first word is not a verdict word but which says
   "correct"/"incorrect" (``Verdict: The answer is correct``), a leading ``PASS``/``FAIL``, or a first
   sentence stating that the answer/solution "is (not) correct/right/wrong/incorrect".
-  Hedged sentences ("is indeed 14") stay unparsed.
+  Hedged sentences ("is indeed 14") stay unparsed; a quoted ``"Verdict: FAIL"`` line, unless the
+  line names both verdicts (the model restating the instruction ``"Verdict: PASS" or "Verdict: FAIL"``).
+
+Structured re-asks (:mod:`parley.debate.context`) use :func:`expected_fields`, :func:`parse_reask`
+and :func:`merge_reask`: a reply missing a field is asked once for exactly that field, and the
+re-ask's reply may also be the bare value (``7``, ``FAIL``, ``0.9``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 
 from parley.debate.types import ParsedTurn, Verdict
 
@@ -36,6 +42,8 @@ _RESULT_IS = re.compile(
     r"(?![0-9])")
 _EQUALS_END = re.compile(r"=\s*\**\s*(-?[0-9][0-9,]*(?:\.[0-9]+)?)\s*\**\s*\.?\s*$")
 _VERDICT_ANY = re.compile(r"(?im)^\s*(?:\*\*)?verdict(?:\*\*)?\s*[:=]\s*(.+)$")
+_QUOTED_VERDICT = re.compile(
+    r"(?im)^\s*[\"'`\u201c\u2018]+\s*(?:\*\*)?verdict(?:\*\*)?\s*[:=]\s*\**\s*([A-Za-z]+)[^\n]*$")
 _LEADING_WORD = re.compile(r"^\s*\**\s*(PASS|FAIL|PASSED|FAILED)\b")
 _IS_CORRECT = re.compile(
     r"(?i)\b(?:answer|solution|result|it|this)\b[^.\n]{0,40}?\b(?:is|was)\s+(not\s+)?(?:entirely\s+|completely\s+)?"
@@ -159,6 +167,10 @@ def _judgement(sentence: str) -> Verdict | None:
 
 def _fallback_verdict(text: str) -> Verdict | None:
     """Verdict forms tried only when no ``Verdict: PASS|FAIL`` line is found."""
+    for match in reversed(list(_QUOTED_VERDICT.finditer(text))):
+        line = match.group(0).lower()
+        if not ("pass" in line and "fail" in line) and (v := _verdict_word(match.group(1))) is not None:
+            return v
     lines = _VERDICT_ANY.findall(text)
     if lines:
         line = lines[-1]
@@ -205,3 +217,78 @@ def normalize_for_vote(answer: str) -> str:
     if re.fullmatch(r"-?\d+\.0+", a):
         a = a.split(".")[0]
     return a
+
+
+# Structured re-asks ------------------------------------------------------------------------------
+
+ReaskField = str
+"""``answer``, ``verdict`` or ``confidence``."""
+
+_BARE_NUMBER = re.compile(r"^\s*\**\s*(-?\$?[0-9][0-9,]*(?:\.[0-9]+)?)\s*(%?)\s*\**\s*\.?\s*$")
+
+
+def expected_fields(parser: Callable[[str], ParsedTurn]) -> tuple[ReaskField, ...]:
+    """The fields a built-in parser needs for ``ok``; ``()`` for any other parser (never re-asked)."""
+    return _EXPECTED.get(parser, ())
+
+
+def missing_fields(parser: Callable[[str], ParsedTurn], parsed: ParsedTurn) -> list[ReaskField]:
+    """The expected fields of ``parser`` that ``parsed`` lacks (empty when it parsed)."""
+    return [name for name in expected_fields(parser) if getattr(parsed, name) is None]
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def _confidence(text: str, *, bare: bool) -> float | None:
+    matches = _CONFIDENCE.findall(text)
+    if matches:
+        value, percent = matches[-1]
+    elif bare and (m := _BARE_NUMBER.match(_first_line(text))):
+        value, percent = m.group(1).replace("$", "").replace(",", ""), m.group(2)
+    else:
+        return None
+    c = float(value) / (100.0 if percent or float(value) > 1.0 else 1.0)
+    return c if 0.0 <= c <= 1.0 else None
+
+
+def parse_reask(text: str, missing: Sequence[ReaskField]) -> ParsedTurn:
+    """The ``missing`` fields from the reply to a re-ask (the bare value is accepted too).
+
+    A bare number counts as the answer when only the answer was asked for, and as the confidence
+    when only the confidence was.
+    """
+    fields: dict[str, object] = {}
+    only = len(missing) == 1
+    if "answer" in missing:
+        answer = extract_answer(text)
+        if answer is None and only and (m := _BARE_NUMBER.match(_first_line(text))) and not m.group(2):
+            answer = _clean(m.group(1).replace("$", "").replace(",", ""))
+        fields["answer"] = answer
+    if "verdict" in missing:
+        verifier = parse_verifier(text)
+        fields["verdict"], fields["critique"] = verifier.verdict, verifier.critique
+    if "confidence" in missing:
+        fields["confidence"] = _confidence(text, bare=only)
+    lacking = [name for name in missing if fields.get(name) is None]
+    return ParsedTurn(ok=not lacking, error=f"re-ask reply lacks {', '.join(lacking)}" if lacking else None,
+                      **fields)  # type: ignore[arg-type]
+
+
+def merge_reask(original: ParsedTurn, reask: ParsedTurn, expected: Sequence[ReaskField]) -> ParsedTurn:
+    """``original`` with its missing fields (and a missing critique) filled from the re-ask's reply."""
+    merged = original.model_dump()
+    for name in (*expected, "critique"):
+        if merged.get(name) is None and getattr(reask, name) is not None:
+            merged[name] = getattr(reask, name)
+    lacking = [name for name in expected if merged.get(name) is None]
+    merged["ok"] = not lacking
+    merged["error"] = None if not lacking else f"{original.error} (after a re-ask: still no {', '.join(lacking)})"
+    return ParsedTurn(**merged)
+
+
+_EXPECTED: dict[Callable[[str], ParsedTurn], tuple[ReaskField, ...]] = {
+    parse_solver: ("answer",), parse_verifier: ("verdict",), parse_judge: ("answer", "confidence"),
+}

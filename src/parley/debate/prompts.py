@@ -8,6 +8,10 @@ directory whose files of the same names override them (copy the packaged ones as
 ``parley/debate/prompts/``): ``instruct`` is worded for small pretrained instruct models such as
 SmolLM2 (see ``docs/smollm2.md``). A packaged name wins over a relative directory of the same name;
 write ``./instruct`` for the directory.
+
+``reask.jinja`` is the follow-up message of a structured re-ask (``protocol.reask``); it sees
+``missing`` (the fields to ask for: ``answer``, ``verdict``, ``confidence``) and ``fields`` (all the
+fields the role's reply needs).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ PACKAGED_SETS = ("instruct",)
 
 TEMPLATE_NAMES = (
     "solver_system", "solver", "verifier_system", "verifier", "judge_system", "judge",
-    "agent_system", "agent",
+    "agent_system", "agent", "reask",
 )
 
 

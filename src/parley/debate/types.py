@@ -35,8 +35,43 @@ class ParsedTurn(BaseModel):
     confidence: float | None = None
 
 
+class Reask(BaseModel):
+    """A structured re-ask: the follow-up exchange after a reply whose expected fields did not parse.
+
+    The agent's original reply stays the turn's ``text``/``token_ids``/``logprobs``; the re-ask's own
+    context is the turn's messages, the original reply as an ``assistant`` message and ``prompt`` as a
+    ``user`` message (``context_token_ids`` are its exact prompt ids on local backends).
+    ``original_parsed`` is what the original reply parsed to; ``parsed`` is what the re-ask reply
+    gave for the ``missing`` fields alone. The turn's ``parsed`` merges the two.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    missing: list[str] = Field(description="Fields asked for again: answer, verdict, confidence.")
+    prompt: str = Field(description="The follow-up user message.")
+    original_parsed: ParsedTurn
+    text: str = ""
+    context_token_ids: list[int] | None = None
+    token_ids: list[int] | None = None
+    logprobs: list[float] | None = None
+    parsed: ParsedTurn = Field(default_factory=ParsedTurn)
+    finish_reason: str = "stop"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    duration_s: float = 0.0
+    error: str | None = None
+
+
 class Turn(BaseModel):
-    """One agent call inside a debate."""
+    """One agent call inside a debate.
+
+    With structured re-asks on (``protocol.reask``), a reply whose expected fields did not parse gets
+    one follow-up exchange, recorded in ``reask``: ``parsed`` then merges the original reply's fields
+    with the re-ask's, and ``prompt_tokens``/``completion_tokens``/``cost_usd``/``duration_s`` include
+    the re-ask, while ``context_token_ids``/``token_ids``/``logprobs`` stay those of the original
+    reply (training samples them unchanged; the re-ask exchange is not a training sample).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -58,6 +93,8 @@ class Turn(BaseModel):
     started_at: float = 0.0
     duration_s: float = 0.0
     error: str | None = None
+    reask: Reask | None = Field(
+        default=None, description="The structured re-ask exchange after this reply, when one was made.")
 
 
 class Transcript(BaseModel):

@@ -9,6 +9,9 @@ nothing for local backends (a provider's float64 value comes back as its nearest
 
 ``debates`` has one row per transcript: every :class:`Transcript` field except ``turns``, with
 ``metadata`` as a JSON string and ``n_turns`` so readers can match turns to debates without a join.
+
+``reask`` holds a turn's structured re-ask exchange (:class:`~parley.debate.types.Reask`) as a JSON
+string, null for turns without one; shards written before the column existed read as null.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ TURNS_SCHEMA = pa.schema(
         ("started_at", pa.float64()),
         ("duration_s", pa.float64()),
         ("error", pa.string()),
+        ("reask", pa.string()),
     ]
 )
 
@@ -132,6 +136,7 @@ def transcripts_to_tables(transcripts: Sequence[Transcript]) -> tuple[pa.Table, 
     turns |= {"sample_index": [], "turn_id": [], "turn_index": []}
     turn_values: list[tuple[Any, ...]] = []
     parsed_values: list[tuple[Any, ...]] = []
+    reasks: list[str | None] = []
     metadata: list[str] = []
     for tr in transcripts:
         try:
@@ -149,6 +154,7 @@ def transcripts_to_tables(transcripts: Sequence[Transcript]) -> tuple[pa.Table, 
                 )
             turn_values.append(_get_turn(turn))
             parsed_values.append(_get_parsed(turn.parsed))
+            reasks.append(turn.reask.model_dump_json() if turn.reask is not None else None)
         for name in ("run_id", "config_hash", "debate_id", "problem_id", "sample_index"):
             turns[name].extend([getattr(tr, name)] * n)
         turns["turn_id"].extend(make_turn_id(tr.debate_id, i) for i in range(n))
@@ -157,6 +163,7 @@ def transcripts_to_tables(transcripts: Sequence[Transcript]) -> tuple[pa.Table, 
         turns[name] = values
     for name, values in zip(_PARSED, _transpose(parsed_values, len(_PARSED)), strict=True):
         turns[f"parsed_{name}"] = values
+    turns["reask"] = reasks
     debates = dict(
         zip(_DEBATE_PLAIN, _transpose([_get_debate(t) for t in transcripts], len(_DEBATE_PLAIN)), strict=True)
     )
@@ -193,9 +200,11 @@ def turn_payloads(batch: pa.RecordBatch) -> Iterator[tuple[str, dict[str, Any]]]
     names = list(_TURN_PLAIN)
     columns = [_pylist(batch.column(name)) for name in names]
     parsed = [_pylist(batch.column(f"parsed_{name}")) for name in _PARSED]
-    names += ["index", "parsed"]
+    names += ["index", "parsed", "reask"]
     columns.append(batch.column("turn_index").to_pylist())
     columns.append([dict(zip(_PARSED, values, strict=True)) for values in zip(*parsed, strict=True)])
+    reasks = batch.column("reask").to_pylist() if "reask" in batch.schema.names else [None] * batch.num_rows
+    columns.append([json.loads(r) if r is not None else None for r in reasks])
     debate_ids = batch.column("debate_id").to_pylist()
     for debate_id, values in zip(debate_ids, zip(*columns, strict=True), strict=True):
         yield debate_id, dict(zip(names, values, strict=True))

@@ -38,7 +38,7 @@ from parley.data.problem import Problem
 from parley.debate.context import AgentPool, TurnRequest, derive_seed
 from parley.debate.engine import run_protocol
 from parley.debate.prompts import PromptSet
-from parley.debate.types import Transcript, Turn
+from parley.debate.types import Reask, Transcript, Turn
 from parley.errors import ParleyError
 from parley.llm.types import Completion, SamplingParams, Usage
 
@@ -151,10 +151,22 @@ def select_groups(transcripts: Sequence[Transcript], fraction: float, seed: int)
 
 def _replay(turn: Turn) -> Completion:
     finish = turn.finish_reason if turn.finish_reason in ("stop", "length") else "stop"
+    prompt, completion = turn.prompt_tokens, turn.completion_tokens
+    if turn.reask is not None:  # the turn's counts include its re-ask, which is replayed on its own
+        prompt, completion = prompt - turn.reask.prompt_tokens, completion - turn.reask.completion_tokens
     return Completion(
         text=turn.text, model="replay", finish_reason=finish,  # type: ignore[arg-type]
-        usage=Usage(turn.prompt_tokens, turn.completion_tokens, 0.0), token_ids=turn.token_ids,
+        usage=Usage(prompt, completion, 0.0), token_ids=turn.token_ids,
         logprobs=turn.logprobs, prompt_token_ids=turn.context_token_ids,
+    )
+
+
+def _replay_reask(reask: Reask) -> Completion:
+    finish = reask.finish_reason if reask.finish_reason in ("stop", "length") else "stop"
+    return Completion(
+        text=reask.text, model="replay", finish_reason=finish,  # type: ignore[arg-type]
+        usage=Usage(reask.prompt_tokens, reask.completion_tokens, 0.0), token_ids=reask.token_ids,
+        logprobs=reask.logprobs, prompt_token_ids=reask.context_token_ids,
     )
 
 
@@ -178,6 +190,12 @@ class _Intervention:
                     f"replay of {self.original.debate_id!r} diverged at turn {request.index}: the protocol asked "
                     f"for {request.role!r} but the transcript has {turn.role!r}")
             self.free.add(request.index)
+            if request.reask:  # the recorded follow-up of a structured re-ask
+                if turn.reask is None:
+                    raise CounterfactualError(
+                        f"replay of {self.original.debate_id!r} diverged at turn {request.index}: the protocol "
+                        f"re-asked but the transcript's turn has no re-ask")
+                return _replay_reask(turn.reask)
             return _replay(turn)
         if self.null_role is not None and request.role == self.null_role:
             if self.null == "empty":
