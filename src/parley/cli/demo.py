@@ -17,22 +17,39 @@ from parley.cli.common import console, fail, stdout
 
 def demo_cmd(
     quick: bool = typer.Option(False, "--quick", help="Tiny budgets for a smoke test (a few minutes)."),
-    out: Path = typer.Option(Path("runs/demo"), "--out", help="Directory for the experiment and its report."),
+    out: Path | None = typer.Option(None, "--out", help="Directory for the experiment and its report (default "
+                                    "runs/demo, or runs/demo-<model> for another --model)."),
     seed: int = typer.Option(0, "--seed", help="Offset of the training seeds (the arms train seeds S and S+1)."),
+    model: str = typer.Option("tiny", "--model", help="tiny (the embedded model) or smollm2 (SmolLM2-135M-Instruct "
+                              "with LoRA, after `parley model fetch smollm2`; docs/smollm2.md)."),
 ) -> None:
     """Train five credit-assignment strategies on the embedded tiny model, evaluate, compare, report.
 
     Stages: build the warm-started tiny model, evaluate the warm start (svj, single, compute-matched
     self-consistency), train identity / difference / coma / potential / mixing with two seeds each and the
     same budget, evaluate every arm on held-out problems (svj and single), then write findings.json and
-    report.html. Rerunning the command resumes where it stopped.
+    report.html. Rerunning the command resumes where it stopped. ``--model smollm2`` runs the same
+    comparison on SmolLM2-135M-Instruct with its own, smaller budget (docs/smollm2.md).
     """
     from parley.cli.demo_view import demo_table
     from parley.experiments import ExperimentError, ExperimentRunner, SpecError, spec_from_mapping
-    from parley.experiments.demo import demo_spec
+    from parley.experiments.demo import UnknownDemoModelError, demo_spec
 
+    if out is None:
+        out = Path("runs/demo") if model == "tiny" else Path(f"runs/demo-{model}")
     try:
-        spec = spec_from_mapping(demo_spec(quick=quick, seed=seed), "parley demo")
+        mapping = demo_spec(quick=quick, seed=seed, model=model)
+    except UnknownDemoModelError as exc:
+        fail(str(exc))
+    if model != "tiny":
+        from parley.llm.catalog import ModelNotAvailableError, resolve_model
+
+        try:
+            resolve_model(model)
+        except ModelNotAvailableError as exc:
+            fail(str(exc))
+    try:
+        spec = spec_from_mapping(mapping, "parley demo")
         runner = ExperimentRunner(out)
         exp_id, _plan = runner.create(spec, command=sys.argv, source="parley demo")
     except (SpecError, ExperimentError) as exc:
@@ -62,7 +79,8 @@ def demo_cmd(
     record = runner.store.get_experiment(exp_id)
     if record is None or record.status != "succeeded":
         fail(f"demo did not complete (status {record.status if record else 'unknown'}); see the stage logs under "
-             f"{out / exp_id} and rerun `parley demo{' --quick' if quick else ''} --out {out}` to resume", code=1)
+             f"{out / exp_id} and rerun `parley demo{' --quick' if quick else ''}"
+             f"{f' --model {model}' if model != 'tiny' else ''} --out {out}` to resume", code=1)
     report_dir = next(s.dir for s in runner.store.stages(exp_id) if s.stage_id == "report")
     findings = json.loads((Path(report_dir) / "findings.json").read_text())
     stdout.print(summary_table(findings))

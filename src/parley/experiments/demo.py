@@ -10,6 +10,13 @@ Rerunning the same command resumes the same experiment (deterministic id).
 
 The budgets (:data:`FULL`, :data:`QUICK`) and the choices behind them are measured and documented in
 docs/training.md ("The demo's budget").
+
+``model="smollm2"`` (:func:`smollm2_demo_spec`) runs the same comparison on SmolLM2-135M-Instruct
+(after ``parley model fetch smollm2``): one shared LoRA policy over the frozen pretrained model (its
+"warm start" is the pretrained model itself), the ``instruct`` prompt set (with structured re-asks),
+one-digit reasoning-gym ``basic_arithmetic`` (train seed 11, held-out seed 424242, disjoint
+questions), and the budgets of :mod:`parley.experiments.demo_smollm2` (docs/smollm2.md measures
+a step and estimates the total).
 """
 
 from __future__ import annotations
@@ -33,11 +40,31 @@ QUICK: dict[str, Any] = {"recipe": {"train_problems": 300, "steps": 200, "hidden
                          "coma_fraction": 0.5, "lr": 1e-3, "seeds": [0, 1], "sc_temperature": 0.7}
 
 
-def demo_spec(quick: bool = False, seed: int = 0) -> dict[str, Any]:
+DEMO_MODELS = ("tiny", "smollm2")
+"""The models ``parley demo --model`` accepts."""
+
+
+class UnknownDemoModelError(ValueError):
+    """``parley demo --model`` named a model the demo has no budget for."""
+
+
+def demo_spec(quick: bool = False, seed: int = 0, model: str = "tiny") -> dict[str, Any]:
     """The demo's experiment spec (a mapping for :func:`parley.experiments.spec_from_mapping`).
 
-    ``seed`` offsets every arm's training seeds (the default trains seeds 0 and 1).
+    ``seed`` offsets every arm's training seeds (the default trains seeds 0 and 1). ``model``: one of
+    :data:`DEMO_MODELS` (``smollm2``: :func:`smollm2_demo_spec`).
+
+    Raises:
+        UnknownDemoModelError: ``model`` is not in :data:`DEMO_MODELS`.
     """
+    if model not in DEMO_MODELS:
+        raise UnknownDemoModelError(
+            f"--model {model!r}: the demo runs on {' or '.join(DEMO_MODELS)} (each has a budget of its own); for "
+            "another model write an experiment spec (docs/experiments.md)")
+    if model == "smollm2":
+        from parley.experiments.demo_smollm2 import smollm2_demo_spec
+
+        return smollm2_demo_spec(quick=quick, seed=seed)
     b: dict[str, Any] = QUICK if quick else FULL
     config = {
         "model": {"backend": "hf", "name": "tiny", "batch_size": 64, "num_threads": 1},

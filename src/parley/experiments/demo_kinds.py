@@ -3,6 +3,9 @@
 - ``tiny_prepare``: build (or reuse) the warm-started tiny model; draw the RL training problems and
   held-out problems whose questions occur neither in RL training nor in the warm start's SFT data;
   write ``model.json``, ``train.jsonl``, ``heldout.jsonl``.
+- ``model_prepare``: the same for a pretrained catalog model (``smollm2``): resolve it (an error
+  naming ``parley model fetch`` when it is not there), draw RL training and held-out problems from a
+  dataset with disjoint questions.
 - ``baseline``: evaluate the warm start on the held-out problems with ``svj`` and ``single`` (at
   ``params.temperature``, greedy by default) and ``self_consistency`` at ``params.sc_temperature``
   (> 0, so its samples differ) with ``k`` matched to svj's completion tokens (per-problem results,
@@ -78,6 +81,43 @@ def tiny_prepare(ctx: StageContext) -> None:
         "model_dir": str(model_dir), "recipe": recipe.digest(), "task": task, "train": len(train),
         "heldout": len(heldout), "heldout_question_overlap": 0.0, "seen_questions": len(seen)}))
     ctx.progress(f"model ready; {len(train)} training / {len(heldout)} held-out problems", 1.0)
+
+
+@register_stage_kind("model_prepare")
+def model_prepare(ctx: StageContext) -> None:
+    """Params: ``model`` (a catalog name), ``label`` (how the report names it), ``dataset`` (a
+    :class:`DatasetConfig` mapping without ``size``/``seed``), ``train_size``, ``train_seed``,
+    ``heldout_size``, ``heldout_seed``. Held-out problems are distinct questions absent from training."""
+    from parley.llm.catalog import ModelNotAvailableError, resolve_model
+
+    name = str(ctx.params["model"])
+    try:
+        model_dir = resolve_model(name)
+    except ModelNotAvailableError as exc:
+        raise StageConfigError(str(exc)) from exc
+    dataset = dict(ctx.params["dataset"])
+    train_size, heldout_size = int(ctx.params["train_size"]), int(ctx.params["heldout_size"])
+    train = load_problems(DatasetConfig.model_validate(
+        {**dataset, "size": train_size, "seed": int(ctx.params.get("train_seed", 11))}))
+    seen = {p.question for p in train}
+    pool = load_problems(DatasetConfig.model_validate(
+        {**dataset, "size": heldout_size * 8, "seed": int(ctx.params.get("heldout_seed", 424242))}))
+    heldout, questions = [], set()
+    for p in pool:
+        if p.question not in questions and p.question not in seen:
+            heldout.append(p)
+            questions.add(p.question)
+        if len(heldout) == heldout_size:
+            break
+    if len(heldout) < heldout_size:
+        raise StageDataError(f"only {len(heldout)} held-out questions unseen in training; lower heldout_size")
+    _write_problems(ctx.output_dir / "train.jsonl", train)
+    _write_problems(ctx.output_dir / "heldout.jsonl", heldout)
+    (ctx.output_dir / "model.json").write_text(json.dumps({
+        "model_dir": str(model_dir), "model": name, "label": str(ctx.params.get("label", name)),
+        "supervised_warm_start": False, "dataset": dataset, "train": len(train), "heldout": len(heldout),
+        "heldout_question_overlap": 0.0, "seen_questions": len(seen)}))
+    ctx.progress(f"{name} at {model_dir}; {len(train)} training / {len(heldout)} held-out problems", 1.0)
 
 
 def _prepared(ctx: StageContext) -> tuple[Path, Path, Path]:

@@ -143,6 +143,10 @@ def arm_section(inputs: DemoInputs, findings: Mapping[str, Any], palette: Palett
     text = (f"The {held.get('n', warm['debate_accuracy']['n'])} held-out problems ask questions that occur neither in "
             f"the {held.get('train_problems', inputs.prep['train'])} RL training problems nor in the warm start's "
             "supervised data.")
+    if inputs.prep.get("supervised_warm_start") is False:  # a pretrained model: the warm start is the model itself
+        text = (f"The {held.get('n', warm['debate_accuracy']['n'])} held-out problems ask questions that do not occur "
+                f"in the {held.get('train_problems', inputs.prep['train'])} RL training problems; the warm start is "
+                f"the pretrained {inputs.prep.get('label', 'model')} itself.")
     return Section("Which credit-assignment strategy trains the better team",
                    [Paragraph(text), SideBySide(table, figure)], id="arms")
 
@@ -330,7 +334,8 @@ def build_report(inputs: DemoInputs, findings: Mapping[str, Any]) -> Report:
     sections[0].blocks.append(Paragraph(f"Full-precision values lie beside this report: findings.json (every number "
                                         f"above) and one CSV per table ({csvs})."))
     seeds = sorted({len(findings["arms"][n]["seeds"]) for n in names})
-    subtitle = (f"{len(names)} credit-assignment strategies trained from one warm start on the embedded tiny model "
+    model = inputs.prep.get("label", "the embedded tiny model")
+    subtitle = (f"{len(names)} credit-assignment strategies trained from one warm start on {model} "
                 f"({'/'.join(map(str, seeds))} seeds each); {inputs.prep['train']} training problems, "
                 f"{findings['warm_start']['debate_accuracy']['n']} held-out problems.")
     return Report("parley demo: which credit assignment trains a better debate team", sections, subtitle=subtitle)

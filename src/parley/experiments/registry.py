@@ -39,6 +39,7 @@ Estimate = Callable[[BaseModel, Mapping[str, Any]], "int | None"]
 BUILTIN_KINDS: dict[str, str] = {
     "prepare": "parley.experiments.kinds",
     "tiny_prepare": "parley.experiments.demo_kinds",
+    "model_prepare": "parley.experiments.demo_kinds",
     "baseline": "parley.experiments.demo_kinds",
     "train": "parley.experiments.demo_kinds",
     "evaluate": "parley.experiments.demo_kinds",
