@@ -185,3 +185,25 @@ def test_quoted_verdict_fallback() -> None:
     restated = '"Verdict: PASS" or "Verdict: FAIL"\nI will not begin with a suggestion unless I have prepared one.'
     assert parse_verifier(restated).verdict is None
     assert parse_verifier('"Verdict: FAIL"', fallbacks=False).verdict is None
+
+
+class WithIds(ChatModel):
+    """Returns token ids and log-probs, as a local backend does (ids are the reply's word lengths)."""
+
+    async def complete(self, messages: Sequence[Message], params: SamplingParams) -> Completion:
+        text = "Answer: 7" if messages[-1]["content"].startswith("Reply with one line") else SOLVER_FAIL
+        ids = [len(w) for w in text.split()]
+        prompt = [len(m["content"]) for m in messages]
+        return Completion(text=text, model="ids", usage=Usage(len(prompt), len(ids), 0.0), token_ids=ids,
+                          logprobs=[-0.5] * len(ids), prompt_token_ids=prompt)
+
+
+def test_training_samples_keep_the_original_reply() -> None:
+    from parley.training.samples import samples_from_transcripts
+
+    t = run(ProtocolConfig(name="single", prompts_dir="instruct"), WithIds())
+    turn = t.turns[0]
+    assert turn.reask is not None and turn.reask.token_ids == [7, 1]
+    (sample,) = samples_from_transcripts([t], [[1.0]], outcomes=[1.0])
+    assert sample.completion_ids == [len(w) for w in SOLVER_FAIL.split()] == turn.token_ids
+    assert sample.context_ids == turn.context_token_ids and len(sample.old_logprobs) == len(sample.completion_ids)
