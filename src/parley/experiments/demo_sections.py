@@ -254,6 +254,8 @@ def _protocol_row(team: str, protocol: str, acc: Mapping[str, Any], vs_debate: M
 def curves_section(inputs: DemoInputs, palette: Palette) -> Section | None:
     runs = {name: [r.metrics for r in seeds if r.metrics] for name, seeds in inputs.arms().items()}
     runs = {name: seeds for name, seeds in runs.items() if seeds}
+    if all(len(seed) < 2 for seeds in runs.values() for seed in seeds):
+        return None  # one step per arm (a smoke run) draws no curve
     figure = learning_curves(runs, CURVES, palette, band="minmax") if runs else None
     if figure is None:
         return None
