@@ -21,7 +21,8 @@ pool. Per-role metrics pool every seed's debates (:mod:`parley.evaluation.roles`
 
 Flags mark comparisons that must not be read as findings: a self-consistency baseline whose k samples
 agree on more than :data:`SC_IDENTICAL_FLAG` of the problems (the vote adds nothing), a verifier that
-gives one verdict on more than :data:`ONE_VERDICT_FLAG` of its checks (debate is then a single answer),
+gives one verdict on more than :data:`ONE_VERDICT_FLAG` of its checks (its verdict then says little about
+the attempt: always PASS makes debate a single answer, always FAIL a forced revision),
 an arm evaluated on different problems from the warm start, a single seed per arm.
 """
 
@@ -144,8 +145,11 @@ def _verifier_flag(who: str, stats: Mapping[str, Any], flags: list[str]) -> None
     if share is not None and share.value > ONE_VERDICT_FLAG:
         passes = stats["verifier_pass_rate"].value
         verdict = "PASS" if passes >= 0.5 else "FAIL"
-        flags.append(f"{who}: the verifier said {verdict} on {share.value:.0%} of its checks; its debates are close "
-                     "to a single answer, so debate-vs-single differences there are not evidence about checking")
+        effect = ("its debates are close to a single answer" if verdict == "PASS"
+                  else "every debate goes on to the solver's revision, whatever the attempt")
+        flags.append(f"{who}: the verifier said {verdict} on {share.value:.0%} of its checks, so its verdict carries "
+                     f"little information about the attempt ({effect}); debate-vs-single differences there are not "
+                     "evidence about checking")
 
 
 def _pct(x: float) -> str:
