@@ -41,6 +41,9 @@ def test_report_and_findings_structure(demo: tuple[Path, dict[str, Any], str]) -
     sc = f["baselines"]["self_consistency"]
     assert sc["k"] >= 2 and sc["temperature"] > 0  # a real vote, never k identical greedy samples
     _stat(sc["accuracy"])
+    # k is matched to the debate's tokens from a sampled answer's length; a mismatch is flagged, never hidden.
+    ratio = sc["tokens_per_problem"] / sc["debate_tokens_per_problem"]
+    assert (abs(ratio - 1) > 0.25) == any(flag.startswith("self-consistency used") for flag in f["flags"])
     assert set(f["arms"]) == ARMS
     for name, arm in f["arms"].items():
         assert len(arm["seeds"]) == 2, name

@@ -39,7 +39,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 proc.kill()
                 proc.wait(timeout=30)
                 pytest.fail(f"parley serve smollm2 did not start: {line!r}\n{log_path.read_text()}")
-            yield line.split("listening on", 1)[1].strip()
+            yield line.split("listening on", 1)[1].split()[0]  # "listening on URL (model 'smollm2')"
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

@@ -27,8 +27,9 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from parley.config.models import StrictModel
 from parley.executors.base import Resources
 
 BACKENDS = ("local", "ray", "kubernetes")
@@ -42,11 +43,7 @@ def secret_looking(names: Mapping[str, Any] | list[str]) -> list[str]:
     return sorted(k for k in names if SECRET_NAME.search(k))
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ResourceSpec(_Strict):
+class ResourceSpec(StrictModel):
     """What one stage needs: CPU cores (also its thread count), GPUs, memory in GiB."""
 
     cpus: float = Field(default=1.0, gt=0, le=1024)
@@ -58,7 +55,7 @@ class ResourceSpec(_Strict):
         return Resources(cpus=self.cpus, gpus=self.gpus, memory_gb=self.memory_gb)
 
 
-class RaySettings(_Strict):
+class RaySettings(StrictModel):
     """Ray Jobs: ``address`` of the dashboard / job server (``http://HEAD:8265``), the interpreter the
     job runs (``python``: on the cluster's PATH), extra ``runtime_env`` keys (``env_vars`` may not hold
     secrets: see docs/scale-out.md) and ``excludes`` for the shipped working directory."""
@@ -76,14 +73,14 @@ class RaySettings(_Strict):
         return value
 
 
-class SecretKeyRef(_Strict):
+class SecretKeyRef(StrictModel):
     """A key of a Kubernetes Secret (``env.valueFrom.secretKeyRef``)."""
 
     secret: str = Field(pattern=_K8S_NAME)
     key: str = Field(min_length=1)
 
 
-class VolumeSettings(_Strict):
+class VolumeSettings(StrictModel):
     """The shared volume holding the experiment directory: a PersistentVolumeClaim mounted at
     ``mount_path`` in every pod, seen by the runner at ``local_root`` (default: the experiments root)."""
 
@@ -92,7 +89,7 @@ class VolumeSettings(_Strict):
     local_root: str | None = None
 
 
-class KubernetesSettings(_Strict):
+class KubernetesSettings(StrictModel):
     """batch/v1 Jobs: where and as what each stage pod runs (see docs/scale-out.md)."""
 
     namespace: str = Field(default="default", pattern=_K8S_NAME)
@@ -127,7 +124,7 @@ class KubernetesSettings(_Strict):
         return value
 
 
-class ExecutorSpec(_Strict):
+class ExecutorSpec(StrictModel):
     """Which backend runs the stages, and its settings (only the chosen backend's are used)."""
 
     backend: Literal["local", "ray", "kubernetes"] = "local"

@@ -8,8 +8,10 @@
   dataset with disjoint questions.
 - ``baseline``: evaluate the warm start on the held-out problems with ``svj`` and ``single`` (at
   ``params.temperature``, greedy by default) and ``self_consistency`` at ``params.sc_temperature``
-  (> 0, so its samples differ) with ``k`` matched to svj's completion tokens (per-problem results,
-  per-role rows, Wilson intervals); ``baseline.json`` records k, the temperatures and token budgets.
+  (> 0, so its samples differ) with ``k`` matched to svj's completion tokens: ``k = round(svj tokens
+  per problem / tokens of one single-agent sample at that temperature)``, the sample length measured by
+  one sampled answer per problem (per-problem results, per-role rows, Wilson intervals);
+  ``baseline.json`` records k, the temperatures and token budgets.
 - ``train``: one RL arm (:func:`parley.training.trainer.train`) on ``train.jsonl``; resumes from its own
   checkpoints when the stage is re-run after a crash; a stop request ends it as ``stopped``.
 - ``evaluate``: the arm's final policy on the held-out problems with the protocols in ``params``.
@@ -160,13 +162,21 @@ def baseline(ctx: StageContext) -> None:
                                      label=protocol, out_dir=ctx.output_dir)
     debate_tokens = results["svj"].summary["tokens"]["completion_per_sample"]
     single_tokens = results["single"].summary["tokens"]["completion_per_sample"]
-    k = matched_self_consistency_k(debate_tokens, single_tokens)
+    # A sampled answer is not as long as a greedy one (at T > 0 the solver works the columns more often),
+    # so k is matched against one sample per problem at the self-consistency temperature.
+    ctx.progress(f"sampling one single-agent answer per problem at T={sc_temperature} (the length of a sample)",
+                 0.6)
+    pilot = evaluate(_eval_config(ctx, model_dir, heldout, "single", temperature=sc_temperature),
+                     label="single_sampled", out_dir=ctx.output_dir)
+    sampled_tokens = pilot.summary["tokens"]["completion_per_sample"]
+    k = matched_self_consistency_k(debate_tokens, sampled_tokens)
     ctx.progress(f"evaluating self-consistency with k={k} at T={sc_temperature} (svj's token budget)", 2 / 3)
-    evaluate(_eval_config(ctx, model_dir, heldout, "self_consistency", temperature=sc_temperature, num_samples=k),
-             label="self_consistency", out_dir=ctx.output_dir)
+    sc = evaluate(_eval_config(ctx, model_dir, heldout, "self_consistency", temperature=sc_temperature, num_samples=k),
+                  label="self_consistency", out_dir=ctx.output_dir)
     (ctx.output_dir / "baseline.json").write_text(json.dumps({
         "self_consistency_k": k, "self_consistency_temperature": sc_temperature, "temperature": temperature,
-        "svj_tokens": debate_tokens, "single_tokens": single_tokens}))
+        "svj_tokens": debate_tokens, "single_tokens": single_tokens, "single_sampled_tokens": sampled_tokens,
+        "self_consistency_tokens": sc.summary["tokens"]["completion_per_sample"]}))
 
 
 @register_stage_kind("train", estimate=estimate_train_rollouts)

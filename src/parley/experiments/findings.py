@@ -21,8 +21,10 @@ pool. Per-role metrics pool every seed's debates (:mod:`parley.evaluation.roles`
 
 Flags mark comparisons that must not be read as findings: a self-consistency baseline whose k samples
 agree on more than :data:`SC_IDENTICAL_FLAG` of the problems (the vote adds nothing), a verifier that
-gives one verdict on more than :data:`ONE_VERDICT_FLAG` of its checks (debate is then a single answer),
-an arm evaluated on different problems from the warm start, a single seed per arm.
+gives one verdict on more than :data:`ONE_VERDICT_FLAG` of its checks (its verdict then says little about
+the attempt: always PASS makes debate a single answer, always FAIL a forced revision),
+self-consistency whose tokens per problem differ from the debate's by more than
+:data:`TOKEN_MATCH_FLAG`, an arm evaluated on different problems from the warm start, a single seed per arm.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from parley.evaluation.seeds import seeded_accuracy, seeded_difference
 
 SC_IDENTICAL_FLAG = 0.8
 ONE_VERDICT_FLAG = 0.95
+TOKEN_MATCH_FLAG = 0.25
+"""Self-consistency whose tokens per problem differ from the debate's by more than this share is flagged."""
 ROLE_METRICS = ("solver_first_accuracy", "verifier_balanced_accuracy", "verifier_accuracy", "verifier_pass_rate",
                 "judge_accuracy", "flip_wrong_to_right", "flip_right_to_wrong", "rounds_used")
 
@@ -96,15 +100,21 @@ def compute_findings(*, baseline_dir: Path, arms: Sequence[ArmRun], sc_k: int, s
     if "verifier_balanced_accuracy" in warm_roles:
         warm["verifier_balanced_accuracy"] = warm_roles["verifier_balanced_accuracy"]
     identical = float(warm_sc.summary.get("samples_identical_share", 0.0))
+    sc_tokens, debate_tokens = (float(r.summary.get("tokens", {}).get("completion_per_sample") or 0.0)
+                                for r in (warm_sc, warm_debate))
     baselines: dict[str, Any] = {
         "self_consistency": {"k": sc_k, "temperature": sc_temperature, "accuracy": _stat(seeded_accuracy(wsc)),
-                             "samples_identical_share": identical},
+                             "samples_identical_share": identical, "tokens_per_problem": sc_tokens,
+                             "debate_tokens_per_problem": debate_tokens},
         "debate_vs_single": seeded_difference(wd, ws),
         "debate_vs_self_consistency": seeded_difference(wd, wsc)}
     if identical > SC_IDENTICAL_FLAG:
         flags.append(f"self-consistency: all {sc_k} samples gave the same answer on {identical:.0%} of the problems "
                      f"(temperature {sc_temperature}); the vote adds little, so debate vs self-consistency is not a "
                      "compute-matched comparison")
+    if debate_tokens > 0 and abs(sc_tokens / debate_tokens - 1) > TOKEN_MATCH_FLAG:
+        flags.append(f"self-consistency used {sc_tokens:.0f} completion tokens per problem against the debate's "
+                     f"{debate_tokens:.0f}; debate vs self-consistency is not a compute-matched comparison")
     _verifier_flag("warm start", role_stats(warm_rows), flags)
     by_name: dict[str, list[ArmRun]] = {}
     for run in arms:
@@ -144,8 +154,11 @@ def _verifier_flag(who: str, stats: Mapping[str, Any], flags: list[str]) -> None
     if share is not None and share.value > ONE_VERDICT_FLAG:
         passes = stats["verifier_pass_rate"].value
         verdict = "PASS" if passes >= 0.5 else "FAIL"
-        flags.append(f"{who}: the verifier said {verdict} on {share.value:.0%} of its checks; its debates are close "
-                     "to a single answer, so debate-vs-single differences there are not evidence about checking")
+        effect = ("its debates are close to a single answer" if verdict == "PASS"
+                  else "every debate goes on to the solver's revision, whatever the attempt")
+        flags.append(f"{who}: the verifier said {verdict} on {share.value:.0%} of its checks, so its verdict carries "
+                     f"little information about the attempt ({effect}); debate-vs-single differences there are not "
+                     "evidence about checking")
 
 
 def _pct(x: float) -> str:

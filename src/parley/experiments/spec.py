@@ -31,20 +31,17 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from parley.config.loading import format_validation_error
+from parley.config.models import StrictModel
 from parley.executors.config import ExecutorSpec, ResourceSpec
 from parley.experiments.errors import SpecError
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class RetryPolicy(_Strict):
+class RetryPolicy(StrictModel):
     """How often a stage is tried, and how long to wait between transient failures.
 
     The wait before attempt ``n+1`` is ``min(backoff_max_s, backoff_base_s * 2**(n-1))``, of which a
@@ -57,7 +54,7 @@ class RetryPolicy(_Strict):
     jitter: float = Field(default=0.5, ge=0, le=1)
 
 
-class OutputSpec(_Strict):
+class OutputSpec(StrictModel):
     """One declared output, relative to the stage's output directory, and the checks it must pass.
 
     ``type: dir`` outputs (a checkpoint) are checksummed over their files' relative paths and contents.
@@ -87,7 +84,7 @@ class OutputSpec(_Strict):
         return self
 
 
-class StageSpec(_Strict):
+class StageSpec(StrictModel):
     """One stage: a registered ``kind`` run with ``params`` after the stages it ``needs``.
 
     ``per_arm: true`` expands the stage into one stage per sweep arm. ``overrides`` (config path ->
@@ -121,7 +118,7 @@ class StageSpec(_Strict):
         return self
 
 
-class ExperimentSpec(_Strict):
+class ExperimentSpec(StrictModel):
     """A whole experiment. ``labels`` group experiments (``parley experiment cancel --label``).
 
     ``executor`` (where stages run) and ``max_parallel`` (stages at once; None: what the executor can
