@@ -207,3 +207,22 @@ def test_training_samples_keep_the_original_reply() -> None:
     (sample,) = samples_from_transcripts([t], [[1.0]], outcomes=[1.0])
     assert sample.completion_ids == [len(w) for w in SOLVER_FAIL.split()] == turn.token_ids
     assert sample.context_ids == turn.context_token_ids and len(sample.old_logprobs) == len(sample.completion_ids)
+
+
+class FailsOnReask(ChatModel):
+    """Answers the turn, then fails the re-ask as a backend would (a provider error)."""
+
+    async def complete(self, messages: Sequence[Message], params: SamplingParams) -> Completion:
+        from parley.llm.errors import LLMError
+
+        if messages[-1]["content"].startswith("Reply with one line"):
+            raise LLMError("provider returned 500")
+        return Completion(text=SOLVER_FAIL, model="fails", usage=Usage(3, 3, 0.0))
+
+
+def test_a_failed_reask_is_recorded_and_ends_the_debate_with_error() -> None:
+    t = run(ProtocolConfig(name="single", prompts_dir="instruct"), FailsOnReask())
+    assert t.termination_reason == "error" and "provider returned 500" in (t.error or "")
+    (turn,) = t.turns
+    assert turn.text == SOLVER_FAIL and turn.reask is not None and turn.reask.finish_reason == "error"
+    assert "provider returned 500" in (turn.reask.error or "")
