@@ -85,8 +85,14 @@ def _diff_cell(d: Mapping[str, Any], a: str, b: str) -> Cell:
                         f"bootstrap over problems and seeds{seeds}")
 
 
+def p_test(d: Mapping[str, Any]) -> str:
+    """Which test gave ``d["p"]`` (:func:`parley.evaluation.seeds.seeded_difference`)."""
+    several = (d.get("seeds_a") or 1) > 1 or (d.get("seeds_b") or 1) > 1
+    return "two-level bootstrap over problems and seeds" if several else "paired sign-flip test"
+
+
 def _p_cell(d: Mapping[str, Any], a: str, b: str) -> Cell:
-    return Cell(numbers.p_value(d["p"]), tooltip=f"paired sign-flip test; {a} ahead on {d['wins']} problems, "
+    return Cell(numbers.p_value(d["p"]), tooltip=f"{p_test(d)}; {a} ahead on {d['wins']} problems, "
                                                  f"{b} ahead on {d['losses']}")
 
 
@@ -105,7 +111,7 @@ def _vs(prefix: str, reference: str) -> list[Column]:
                missing=lambda r: "reference" if r["arm"] == reference else "\u2014",
                format=lambda r: _diff_cell(_unflat(r, prefix), r["arm"], reference)),
         Column("p", f"{prefix}_p", missing="", format=lambda r: _p_cell(_unflat(r, prefix), r["arm"], reference),
-               tooltip="paired sign-flip permutation test over problems"),
+               tooltip="two-level bootstrap over problems and seeds (a paired sign-flip test for one seed)"),
     ]
 
 
@@ -127,8 +133,9 @@ def arm_section(inputs: DemoInputs, findings: Mapping[str, Any], palette: Palett
         *_vs("vs_warm", WARM_START), *ref_columns,
     ], rows, caption=f"Held-out accuracy with the debate protocol (svj) on the same {warm['debate_accuracy']['n']} "
                      "problems; differences are paired on problems.",
-        notes=["Intervals: 95% two-level bootstrap over problems and seeds (Wilson for one seed); p: paired "
-               "sign-flip permutation test (hover for the problems each side is ahead on)."])
+        notes=["Intervals: 95% two-level bootstrap over problems and seeds (Wilson for one seed); p: from the "
+               "same bootstrap when an arm has several seeds, a paired sign-flip permutation test for one seed "
+               "(hover for the problems each side is ahead on)."])
     estimates = [Estimate(WARM_START, warm["debate_accuracy"]["value"], warm["debate_accuracy"]["ci_low"],
                           warm["debate_accuracy"]["ci_high"])]
     for name in names:

@@ -15,9 +15,10 @@ returns the dict written to ``findings.json``::
      "best_arm": NAME, "held_out": {"n": int, ...}, "flags": [str, ...], "paragraph": str}
 
 with S = ``{"value", "ci_low", "ci_high", "n"}`` and D = ``{"diff", "ci_low", "ci_high", "p", "n", ...}``
-(:mod:`parley.evaluation.seeds`: two-level bootstrap over seeds and problems, sign-flip p-values; the
-warm start and the baselines are one "seed"). Arms are named by their shaping strategy; their seeds
-pool. Per-role metrics pool every seed's debates (:mod:`parley.evaluation.roles`).
+(:mod:`parley.evaluation.seeds`: two-level bootstrap over seeds and problems, p-values from the same
+bootstrap, or a sign-flip test when both sides have one seed; the warm start and the baselines are one
+"seed"). Arms are named by their shaping strategy; their seeds pool. Per-role metrics pool every seed's
+debates (:mod:`parley.evaluation.roles`).
 
 Flags mark comparisons that must not be read as findings: a self-consistency baseline whose k samples
 agree on more than :data:`SC_IDENTICAL_FLAG` of the problems (the vote adds nothing), a verifier that

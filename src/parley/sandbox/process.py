@@ -228,11 +228,14 @@ class WorkerProcess:
             self.proc.stdin.flush()
         except (BrokenPipeError, ValueError):
             pass  # the worker is gone: the read below reports it
-        raw = _read_frame(self._out, start + float(req["timeout_s"]) + HOST_GRACE_S)
+        deadline = start + float(req["timeout_s"]) + HOST_GRACE_S
+        raw = _read_frame(self._out, deadline)
         self.jobs += 1
         oom = (self.cgroup.oom_kills() if self.cgroup else 0) - oom_before
         if raw is None:
-            hung = self.alive
+            # No frame before the deadline: the worker hung. No frame but EOF before it: the worker died, even
+            # if its process is not reaped yet (checking ``alive`` here raced with the exit on a loaded machine).
+            hung = time.monotonic() >= deadline
             diag = self._worker_stderr()
             status: Status = "memory" if oom > 0 else ("timeout" if hung else "killed")
             detail = (
