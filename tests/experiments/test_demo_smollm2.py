@@ -64,6 +64,9 @@ def test_smollm2_not_fetched_says_how_to_fetch_it(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not is_converted(smollm2_dir()),
                     reason="SmolLM2 is not fetched (run `parley model fetch smollm2`; scripts/test.sh does so in CI)")
+@pytest.mark.skipif(os.environ.get("PARLEY_SLOW_TESTS") != "1",
+                    reason="a real-model demo run takes 4-6 min on 2 CPU cores (real-model tests in the default suite "
+                           "stay at a few generations); set PARLEY_SLOW_TESTS=1 to run it")
 def test_smollm2_quick_demo_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "runs"
     proc = _cli("--model", "smollm2", "--quick", "--out", str(out), timeout=1800)
