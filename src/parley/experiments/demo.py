@@ -75,18 +75,28 @@ def demo_spec(quick: bool = False, seed: int = 0, model: str = "tiny") -> dict[s
                   "lr": b["lr"], "temperature": 1.0, "seed": seed, "checkpoint_every": max(1, b["steps"] // 4),
                   "counterfactual": {"k": 1, "m": 2, "fraction": b["coma_fraction"]}},
     }
+    prepare = {"id": "prepare", "kind": "tiny_prepare",
+               "params": {"recipe": b["recipe"], "train_size": b["train_size"], "heldout_size": b["heldout_size"]}}
+    return demo_stages_spec("parley-demo-quick" if quick else "parley-demo", ["demo"], config,
+                            {"train.shaping": STRATEGIES, "train.seed": [seed + s for s in b["seeds"]]},
+                            prepare, b["sc_temperature"])
+
+
+def demo_stages_spec(name: str, labels: list[str], config: dict[str, Any], sweeps: dict[str, Any],
+                     prepare: dict[str, Any], sc_temperature: float) -> dict[str, Any]:
+    """The demo's spec around a ``prepare`` stage (which model, which problems): the baseline, one train and
+    one evaluate stage per arm, and the report, each with the outputs it must leave behind."""
     prep_outputs = ["model.json", {"path": "train.jsonl", "format": "jsonl", "min_records": 1},
                     {"path": "heldout.jsonl", "format": "jsonl", "min_records": 1}]
     return {
-        "name": "parley-demo-quick" if quick else "parley-demo",
-        "labels": ["demo"],
+        "name": name,
+        "labels": labels,
         "config": config,
-        "sweeps": {"train.shaping": STRATEGIES, "train.seed": [seed + s for s in b["seeds"]]},
+        "sweeps": sweeps,
         "stages": [
-            {"id": "prepare", "kind": "tiny_prepare", "outputs": prep_outputs,
-             "params": {"recipe": b["recipe"], "train_size": b["train_size"], "heldout_size": b["heldout_size"]}},
+            {**prepare, "outputs": prep_outputs},
             {"id": "baseline", "kind": "baseline", "needs": ["prepare"],
-             "params": {"sc_temperature": b["sc_temperature"]},
+             "params": {"sc_temperature": sc_temperature},
              "outputs": [{"path": "baseline.json", "format": "json", "required_keys": ["self_consistency_k"]},
                          {"path": "svj", "type": "dir"}, {"path": "single", "type": "dir"},
                          {"path": "self_consistency", "type": "dir"}]},

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from parley.experiments.demo import STRATEGIES
+from parley.experiments.demo import STRATEGIES, demo_stages_spec
 
 SMOLLM2_TASK: dict[str, Any] = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1,
                                 "operators": ["+", "-"]}
@@ -53,34 +53,10 @@ def smollm2_demo_spec(quick: bool = False, seed: int = 0) -> dict[str, Any]:
                   "policy": {"mode": "shared", "full_finetune": False, "lora": dict(LORA)},
                   "counterfactual": {"k": 1, "m": 2, "fraction": b["coma_fraction"]}},
     }
-    prep_outputs = ["model.json", {"path": "train.jsonl", "format": "jsonl", "min_records": 1},
-                    {"path": "heldout.jsonl", "format": "jsonl", "min_records": 1}]
-    return {
-        "name": "parley-demo-smollm2-quick" if quick else "parley-demo-smollm2",
-        "labels": ["demo", "smollm2"],
-        "config": config,
-        "sweeps": {"train.shaping": b["strategies"], "train.seed": [seed + s for s in b["seeds"]]},
-        "stages": [
-            {"id": "prepare", "kind": "model_prepare", "outputs": prep_outputs,
-             "params": {"model": "smollm2", "label": SMOLLM2_LABEL, "dataset": SMOLLM2_DATASET,
-                        "train_size": b["train_size"], "train_seed": 11, "heldout_size": b["heldout_size"],
-                        "heldout_seed": 424242}},
-            {"id": "baseline", "kind": "baseline", "needs": ["prepare"],
-             "params": {"sc_temperature": b["sc_temperature"]},
-             "outputs": [{"path": "baseline.json", "format": "json", "required_keys": ["self_consistency_k"]},
-                         {"path": "svj", "type": "dir"}, {"path": "single", "type": "dir"},
-                         {"path": "self_consistency", "type": "dir"}]},
-            {"id": "train", "kind": "train", "per_arm": True, "needs": ["prepare"],
-             "outputs": [{"path": "final.json", "format": "json", "required_keys": ["shared"]},
-                         {"path": "arm.json", "format": "json", "required_keys": ["strategy", "seed"]},
-                         {"path": "run/metrics.jsonl", "format": "jsonl", "min_records": 1}]},
-            {"id": "evaluate", "kind": "evaluate", "per_arm": True, "needs": ["train", "prepare"],
-             "outputs": [{"path": "done.json", "format": "json"}, {"path": "svj", "type": "dir"},
-                         {"path": "single", "type": "dir"}]},
-            {"id": "report", "kind": "demo_report", "needs": ["prepare", "baseline", "evaluate", "train"],
-             "outputs": ["report.html", "report.md", {"path": "headline.json", "format": "json",
-                                                      "required_keys": ["rows"]},
-                         {"path": "findings.json", "format": "json",
-                          "required_keys": ["warm_start", "baselines", "arms", "flags"]}]},
-        ],
-    }
+    prepare = {"id": "prepare", "kind": "model_prepare",
+               "params": {"model": "smollm2", "label": SMOLLM2_LABEL, "dataset": SMOLLM2_DATASET,
+                          "train_size": b["train_size"], "train_seed": 11, "heldout_size": b["heldout_size"],
+                          "heldout_seed": 424242}}
+    return demo_stages_spec("parley-demo-smollm2-quick" if quick else "parley-demo-smollm2", ["demo", "smollm2"],
+                            config, {"train.shaping": b["strategies"], "train.seed": [seed + s for s in b["seeds"]]},
+                            prepare, b["sc_temperature"])
