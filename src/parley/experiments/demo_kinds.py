@@ -27,6 +27,7 @@ from typing import Any
 
 from parley.config.models import DatasetConfig, ParleyConfig
 from parley.data import load_problems
+from parley.data.problem import Problem
 from parley.experiments.errors import StageConfigError, StageDataError, StageStopped
 from parley.experiments.plan import estimate_train_rollouts
 from parley.experiments.registry import StageContext, register_stage_kind
@@ -42,6 +43,22 @@ def _write_problems(path: Path, problems: list[Any]) -> None:
 
 def _dataset(path: Path) -> dict[str, Any]:
     return {"name": str(path), "options": {"domain": "integer"}}
+
+
+def _unseen(pool: list[Problem], seen: set[str], size: int, hint: str = "") -> list[Problem]:
+    """The first ``size`` problems of ``pool`` with distinct questions not in ``seen``, or a StageDataError."""
+    heldout: list[Problem] = []
+    questions: set[str] = set()
+    if size <= 0:
+        return heldout
+    for p in pool:
+        if p.question not in questions and p.question not in seen:
+            heldout.append(p)
+            questions.add(p.question)
+        if len(heldout) == size:
+            return heldout
+    raise StageDataError(f"only {len(heldout)} held-out questions unseen in training; lower heldout_size"
+                         + (f" {hint}" if hint else ""))
 
 
 @register_stage_kind("tiny_prepare")
@@ -66,17 +83,8 @@ def tiny_prepare(ctx: StageContext) -> None:
     if ctx.params.get("exclude_sft_questions", True):
         seen |= {p.question for p in sft_problems(recipe)}
     pool = load_problems(tiny_dataset_config(size=heldout_size * 8, seed=EVAL_SEED, task=task))
-    heldout, questions = [], set()
-    for p in pool:
-        # Distinct questions that occur neither in RL training nor in the warm start's SFT debates.
-        if p.question not in questions and p.question not in seen:
-            heldout.append(p)
-            questions.add(p.question)
-        if len(heldout) == heldout_size:
-            break
-    if len(heldout) < heldout_size:
-        raise StageDataError(f"only {len(heldout)} held-out questions unseen in training; lower heldout_size "
-                             "(or set exclude_sft_questions=false for a small task family)")
+    # Distinct questions that occur neither in RL training nor in the warm start's SFT debates.
+    heldout = _unseen(pool, seen, heldout_size, "(or set exclude_sft_questions=false for a small task family)")
     _write_problems(ctx.output_dir / "train.jsonl", train)
     _write_problems(ctx.output_dir / "heldout.jsonl", heldout)
     (ctx.output_dir / "model.json").write_text(json.dumps({
@@ -104,15 +112,7 @@ def model_prepare(ctx: StageContext) -> None:
     seen = {p.question for p in train}
     pool = load_problems(DatasetConfig.model_validate(
         {**dataset, "size": heldout_size * 8, "seed": int(ctx.params.get("heldout_seed", 424242))}))
-    heldout, questions = [], set()
-    for p in pool:
-        if p.question not in questions and p.question not in seen:
-            heldout.append(p)
-            questions.add(p.question)
-        if len(heldout) == heldout_size:
-            break
-    if len(heldout) < heldout_size:
-        raise StageDataError(f"only {len(heldout)} held-out questions unseen in training; lower heldout_size")
+    heldout = _unseen(pool, seen, heldout_size)
     _write_problems(ctx.output_dir / "train.jsonl", train)
     _write_problems(ctx.output_dir / "heldout.jsonl", heldout)
     (ctx.output_dir / "model.json").write_text(json.dumps({
