@@ -3,11 +3,13 @@
 For each dataset (held-out reasoning-gym ``basic_arithmetic``, and ``gsm_symbolic``, GSM8K-style word
 problems generated offline), evaluates with :func:`parley.evaluation.evaluate` on the same problems:
 
-- ``single`` greedy (temperature 0, the usual baseline);
+- ``single`` greedy (temperature 0, the usual baseline), and ``single_sampled`` at ``--temperature``;
 - ``svj`` and ``mad`` at ``--temperature`` (mad needs sampling: greedy agents with the same prompt
   would all say the same thing);
-- ``self_consistency`` at ``--temperature`` with ``k = round(svj tokens per sample / single tokens
-  per sample)`` (:func:`parley.evaluation.matched_self_consistency_k`), i.e. the svj token budget;
+- ``self_consistency`` at ``--temperature`` with ``k = round(svj generated tokens per problem /
+  single_sampled generated tokens per problem)`` (:func:`parley.evaluation.matched_self_consistency_k`),
+  i.e. svj's generation budget (matched against a *sampled* answer, as ``parley demo`` does: sampled
+  answers are longer than greedy ones, so matching against the greedy length overspends);
 
 and prints one table per dataset: accuracy with its 95% Wilson interval, tokens per problem, and the
 paired difference against ``single`` (bootstrap 95% CI, exact McNemar). Then the parse rate per role
@@ -61,12 +63,25 @@ def run_dataset(name: str, n: int, args: argparse.Namespace, agents: AgentPool) 
 
     results["single"] = arm("single", ["protocol.name=single", "generation.temperature=0"])
     temp = f"generation.temperature={args.temperature}"
+    # One sampled answer per problem: a sample at T > 0 is longer than the greedy answer (SmolLM2 runs on to
+    # the token limit more often), so self-consistency's k is matched against it, not against the greedy one.
+    results["single_sampled"] = arm("single_sampled", ["protocol.name=single", temp])
     results["svj"] = arm("svj", ["protocol.name=svj", temp])
     results["mad"] = arm("mad", ["protocol.name=mad", temp])
-    k = matched_self_consistency_k(results["svj"].summary["tokens"]["per_sample"],
-                                   results["single"].summary["tokens"]["per_sample"])
+    k = matched_self_consistency_k(results["svj"].summary["tokens"]["completion_per_sample"],
+                                   results["single_sampled"].summary["tokens"]["completion_per_sample"])
     results[f"sc_k{k}"] = arm(f"sc_k{k}", ["protocol.name=self_consistency", f"protocol.num_samples={k}", temp])
     return results
+
+
+def budgets(results: dict[str, EvalResult]) -> list[str]:
+    """Generated tokens per problem of each arm, and self-consistency's against svj's (what k matched)."""
+    per = {label: r.summary["tokens"]["completion_per_sample"] for label, r in results.items()}
+    line = "- generated tokens per problem: " + ", ".join(f"{label} {v:.0f}" for label, v in per.items())
+    sc = [label for label in per if label.startswith("sc_k")]
+    if sc and "svj" in per and per["svj"] > 0:
+        line += f" (self-consistency / svj = {per[sc[0]] / per['svj']:.2f})"
+    return [line]
 
 
 def table(name: str, rows: list[dict[str, Any]]) -> list[str]:
@@ -97,7 +112,8 @@ def report_only(args: argparse.Namespace) -> int:
         ordered = {"single": arms.pop("single"), **arms}
         lines += [*table(name, accuracy_table(ordered, "single")), ""]
         lines += [f"- {label}: terminations {json.dumps(r.summary['terminations'])}, tokens per sample "
-                  f"{r.summary['tokens']['per_sample']:.0f}" for label, r in ordered.items()] + [""]
+                  f"{r.summary['tokens']['per_sample']:.0f}" for label, r in ordered.items()]
+        lines += [*budgets(ordered), ""]
         stores += [d / "store" for d in sorted((args.out / name).glob("*")) if (d / "store").is_dir()]
     rates = parse_rates(read_stores(stores), examples=3)
     lines += ["### parse rate per role (every turn in the stores, finished arms or not)", "", *render(rates), ""]
@@ -147,7 +163,8 @@ def main() -> int:
         summary[name] = rows
         lines += [*table(name, rows), ""]
         lines += [f"- {label}: terminations {json.dumps(r.summary['terminations'])}, tokens per sample "
-                  f"{r.summary['tokens']['per_sample']:.0f}" for label, r in results.items()] + [""]
+                  f"{r.summary['tokens']['per_sample']:.0f}" for label, r in results.items()]
+        lines += [*budgets(results), ""]
         stores += [r.directory / "store" for r in results.values()]
     lines += ["### parse rate per role (every turn of every arm)", "", *render(parse_rates(read_stores(stores))), ""]
     rates = parse_rates(read_stores(stores), examples=3)

@@ -75,3 +75,28 @@ def test_the_instruct_prompt_set_is_packaged_and_named() -> None:
     assert PromptSet().sources["solver"] == "package:solver.jinja"  # the default set (tiny model) is untouched
     with pytest.raises(ValueError, match="packaged prompt set"):
         PromptSet("no-such-set")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # A number followed by prose keeps the number (SmolLM2's judge and re-ask replies).
+    ("The final answer is -1, which is the confidence level.", "-1"),
+    ('Final answer: 8" means that this answer is confirmed to be', "8"),
+    ("Answer: 12 dollars per hour", "12"),
+    ("Answer: 1,234 apples in the box", "1,234"),
+    # ... unless the rest has numbers of its own, or is a single word (a unit).
+    ("Answer: 3 and 4 respectively", "3 and 4 respectively"),
+    ("Answer: 14 apples", "14 apples"),
+    # A sentence is no answer; nor is an expression cut off before its value.
+    ("Final answer: less than 6, it should be less than 9. This is because 6 is the smallest number", None),
+    ("Final answer: correct because -1 is exactly 3 when you look at the numbers 1 and 3", None),
+    ("the answer is 0 + 3 = ", None),
+    ("Answer: 2^", None),
+    # ... while ordinary answers are unchanged.
+    ("Answer: x = 3", "x = 3"),
+    ("Answer: 5 - 3", "5 - 3"),
+    ("Answer: $5.50", "$5.50"),
+    ("the result is 5 - 3 = 2", "2"),
+    (r"Answer: \boxed{\frac{1}{2}}", r"\frac{1}{2}"),
+])
+def test_answer_values_drop_prose_and_dangling_expressions(text: str, expected: str | None) -> None:
+    assert extract_answer(text) == expected

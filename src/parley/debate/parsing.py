@@ -39,7 +39,7 @@ _ANSWER_NEXT_LINE = re.compile(r"(?im)^\s*(?:\*\*)?(?:final\s+)?answer(?:\*\*)?\
 _ANSWER_DASH = re.compile(r"(?im)^\s*(?:\*\*)?(?:final\s+)?answer(?:\*\*)?\s*[-\u2013\u2014]\s*(.+?)\s*$")
 _RESULT_IS = re.compile(
     r"(?i)\b(?:the\s+)?(?:final\s+)?(?:answer|result|solution)\s+(?:is|=)\s*[:=]?\s*\**\s*(-?\$?[0-9][0-9,]*(?:\.[0-9]+)?)"
-    r"(?![0-9])")
+    r"(?![0-9])(?!\s*[-+*/^\u00d7\u00f7=])")
 _EQUALS_END = re.compile(r"=\s*\**\s*(-?[0-9][0-9,]*(?:\.[0-9]+)?)\s*\**\s*\.?\s*$")
 _VERDICT_ANY = re.compile(r"(?im)^\s*(?:\*\*)?verdict(?:\*\*)?\s*[:=]\s*(.+)$")
 _QUOTED_VERDICT = re.compile(
@@ -48,6 +48,16 @@ _LEADING_WORD = re.compile(r"^\s*\**\s*(PASS|FAIL|PASSED|FAILED)\b")
 _IS_CORRECT = re.compile(
     r"(?i)\b(?:answer|solution|result|it|this)\b[^.\n]{0,40}?\b(?:is|was)\s+(not\s+)?(?:entirely\s+|completely\s+)?"
     r"(correct|right|incorrect|wrong|valid|invalid)\b")
+# An answer field that is a number followed by prose ("-1, which is the confidence level", '8" means
+# that ...') keeps the number; one that is a sentence, or an expression cut off before its value
+# ("0 + 3 ="), is no answer (measured on SmolLM2's judge and re-ask replies, docs/smollm2.md).
+_LEADING_NUMBER = re.compile(
+    r"^(-?\$?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?(?:/[0-9]+)?)"  # the number
+    r"\s*[\"'`\u201d\u2019]?\s*[,;:]?\s+([^0-9]*)$", re.S)  # a closing quote or comma, then words only
+_WORD = re.compile(r"[A-Za-z]{2,}")
+_DANGLING = re.compile(r"(?:[=+*/^\u00d7\u00f7]|\s-)\s*$")
+PROSE_WORDS = 8
+"""An answer with this many words (two letters or more) and no leading number is a sentence, not an answer."""
 _PASS_WORDS = {"pass", "passed", "correct", "yes", "true", "accept", "accepted", "valid", "right"}
 _FAIL_WORDS = {"fail", "failed", "incorrect", "no", "false", "reject", "rejected", "invalid", "wrong"}
 MAX_ANSWER_CHARS = 2000
@@ -76,7 +86,12 @@ def _clean(answer: str) -> str | None:
         answer = answer[:-1].rstrip()
     if answer.startswith("$") and answer.endswith("$") and len(answer) > 1:
         answer = answer.strip("$").strip()
-    if not answer or len(answer) > MAX_ANSWER_CHARS:
+    if not answer or len(answer) > MAX_ANSWER_CHARS or _DANGLING.search(answer):
+        return None
+    lead = _LEADING_NUMBER.match(answer)
+    if lead and len(_WORD.findall(lead.group(2))) >= 2:
+        return lead.group(1)
+    if len(_WORD.findall(answer)) >= PROSE_WORDS:
         return None
     return answer
 
