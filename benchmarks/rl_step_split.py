@@ -59,6 +59,7 @@ def _config(model_dir: str, out: Path, args: argparse.Namespace) -> Any:
         "generation": {"max_new_tokens": args.new_tokens},
         "train": {"steps": args.steps, "problems_per_step": args.problems, "group_size": args.group, "lr": 2e-4,
                   "temperature": 1.0, "shaping": {"name": args.shaping},
+                  **({"packing": args.packing} if args.packing else {}),
                   "counterfactual": {"k": 1, "fraction": 0.5}, "checkpoint_every": 10_000},
         "output": {"dir": str(out)},
     })
@@ -193,11 +194,12 @@ def _old_tree(commit: str, dest: Path) -> Path:
     return dest / "src"
 
 
-def _run(src: Path, args: argparse.Namespace, model_dir: str, profile: bool, steps: int | None = None
-         ) -> dict[str, Any]:
+def _run(side: tuple[Path, list[str]], args: argparse.Namespace, model_dir: str, profile: bool,
+         steps: int | None = None) -> dict[str, Any]:
+    src, extra = side
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--model-dir", model_dir,
            "--steps", str(steps or args.steps), "--problems", str(args.problems), "--group", str(args.group),
-           "--new-tokens", str(args.new_tokens), "--shaping", args.shaping]
+           "--new-tokens", str(args.new_tokens), "--shaping", args.shaping, *extra]
     if profile:
         cmd.append("--profile")
     env = dict(os.environ, PYTHONPATH=str(src))
@@ -228,6 +230,7 @@ def main() -> None:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--packing", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
@@ -243,14 +246,19 @@ def main() -> None:
             from parley.tiny.sft import ensure_tiny_sft_model
 
             model_dir = str(ensure_tiny_sft_model())
-        sides = {"old": _old_tree(args.old_commit, Path(tmp)), "new": ROOT / "src"}
+        sides: dict[str, tuple[Path, list[str]]] = {
+            "old": (_old_tree(args.old_commit, Path(tmp)), []),
+            "pad": (ROOT / "src", ["--packing", "pad"]),
+            "new": (ROOT / "src", []),
+        }
         print(f"svj, {args.problems} problems x G={args.group} per step, {args.new_tokens} new tokens, "
               f"{args.shaping} shaping, mean over steps 2..{args.steps} per run, {args.repeats} runs per side "
-              f"alternating; old = {args.old_commit}, new = this checkout")
-        runs: dict[str, list[dict[str, Any]]] = {"old": [], "new": []}
+              f"alternating; old = {args.old_commit}, new = this checkout (prefix-shared packing), pad = this "
+              "checkout with train.packing=pad")
+        runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
         for _ in range(args.repeats):
-            for side, src in sides.items():
-                runs[side].append(_run(src, args, model_dir, profile=False))
+            for side, spec in sides.items():
+                runs[side].append(_run(spec, args, model_dir, profile=False))
         med = {}
         for side in sides:
             steps = [_steady(r["step_s"]) for r in runs[side]]
@@ -265,7 +273,11 @@ def main() -> None:
                   f"{ver:.3f} s, optimisation {opt:.3f} s ({ttok:.0f} trained tokens, {ttok / opt:.0f}/s)")
         cpu = {side: statistics.median(_steady(r["cpu_s"]) for r in runs[side]) for side in sides}
         print(f"CPU time per step (all threads of the process; robust to other load on the machine): old "
-              f"{cpu['old']:.3f} s, new {cpu['new']:.3f} s = {cpu['old'] / cpu['new']:.2f}x (median of runs)")
+              f"{cpu['old']:.3f} s, pad {cpu['pad']:.3f} s, new {cpu['new']:.3f} s = {cpu['old'] / cpu['new']:.2f}x "
+              "(median of runs)")
+        opts = {side: statistics.median(_steady(r["optimisation_s"]) for r in runs[side]) for side in sides}
+        print(f"optimisation phase, prefix-shared packing vs padding: {opts['pad'] / opts['new']:.2f}x "
+              f"(pad {opts['pad']:.3f} s, new {opts['new']:.3f} s per step)")
         ratio = med["old"] / med["new"]
         pairs = [_steady(o["step_s"]) / _steady(n["step_s"]) for o, n in zip(runs["old"], runs["new"], strict=True)]
         verdict = "meets" if ratio >= TARGET else "MISSES"
@@ -280,14 +292,14 @@ def main() -> None:
         print(f"\nprofiled split, steps 2..{args.steps} (a profiled {args.steps}-step run minus a profiled 1-step "
               "run, per side; seconds per step, share of the profiled step, ms per trained turn):")
         split = {}
-        for side, src in sides.items():
-            full, first = _run(src, args, model_dir, profile=True), _run(src, args, model_dir, True, steps=1)
+        for side in ("old", "new"):
+            full, first = _run(sides[side], args, model_dir, True), _run(sides[side], args, model_dir, True, steps=1)
             split[side] = {"split_s": {k: full["split_s"].get(k, 0.0) - first["split_s"].get(k, 0.0) for k in PHASES},
                            "step_s": full["step_s"][1:], "turns": full["turns"] - first["turns"]}
-        print(f"{'phase':<26}" + "".join(f"{side:>28}" for side in sides))
+        print(f"{'phase':<26}" + "".join(f"{side:>28}" for side in split))
         for phase in PHASES:
             cells = []
-            for side in sides:
+            for side in split:
                 r = split[side]
                 n = max(len(r["step_s"]), 1)
                 total = sum(r["step_s"])
@@ -295,7 +307,7 @@ def main() -> None:
                 cells.append(f"{sec / n:8.3f} s {100 * sec / total:5.1f}% {1000 * sec / max(r['turns'], 1):6.2f} ms")
             print(f"{phase:<26}" + "".join(f"{c:>28}" for c in cells))
         print(f"{'profiled step':<26}" + "".join(
-            f"{statistics.mean(split[s]['step_s']):8.3f} s{'':>18}" for s in sides))
+            f"{statistics.mean(split[s]['step_s']):8.3f} s{'':>18}" for s in split))
 
 
 if __name__ == "__main__":

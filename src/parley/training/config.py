@@ -11,9 +11,9 @@ are listed).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from parley.config.models import (
     AdvantageScale,
@@ -106,6 +106,12 @@ class TrainConfig(StrictModel):
     scale: AdvantageScale = Field(default="std", description="grpo: divide by the group std ('none': Dr.GRPO).")
     epochs: int = Field(default=1, ge=1, description="Optimisation epochs per batch of rollouts.")
     micro_batch_size: int = Field(default=16, ge=1, description="Samples per forward/backward.")
+    packing: Literal["prefix", "pad"] = Field(
+        default="prefix", description="How a micro-batch is laid out for the forward: `prefix` puts the samples "
+        "in token tries so each shared prefix (the G rollouts' common context) is computed once (exact up to "
+        "float rounding; models that cannot take it fall back to `pad`); `pad` right-pads every sample.")
+    pack_row_tokens: int = Field(default=512, ge=1, description="`packing: prefix`: trie nodes per packed row "
+                                 "(a longer sample gets a row of its own).")
     lr: float = Field(default=1e-4, gt=0, description="AdamW learning rate.")
     weight_decay: float = Field(default=0.0, ge=0, description="AdamW weight decay.")
     warmup_steps: int = Field(default=0, ge=0, description="Linear learning-rate warm-up (optimiser updates).")
@@ -134,6 +140,17 @@ class TrainConfig(StrictModel):
     seed: int = Field(default=0, description="Seed of the data order, rollouts and initialisation.")
     offline_store: Path | None = Field(default=None, description="Train from this trajectory store instead of "
                                        "fresh rollouts.")
+
+    @model_serializer(mode="wrap")
+    def _omit_default_layout(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # The batch layout changes results only by float rounding: at their defaults the two fields are
+        # left out of dumps (and the config hash), so configs from before them keep their hash.
+        data: dict[str, Any] = handler(self)
+        if self.packing == "prefix":
+            data.pop("packing", None)
+        if self.pack_row_tokens == 512:
+            data.pop("pack_row_tokens", None)
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:

@@ -25,6 +25,7 @@ import torch
 from parley.training.config import TrainConfig
 from parley.training.distributed import Group, SingleProcess
 from parley.training.losses import ppo_clip_loss, token_logprobs
+from parley.training.packing import pack_batch, packed_token_logprobs, packing_supported
 from parley.training.policies import PolicySet
 from parley.training.samples import TrainingSample, micro_batches, pad_batch
 
@@ -53,25 +54,42 @@ def optimise(policies: PolicySet, samples: Sequence[TrainingSample], cfg: TrainC
             [sum(len(s.completion_ids) for s in policy_samples), len(policy_samples)]))
         device = next(policy.model.parameters()).device
         policy.activate()  # LoRA per role: this policy's adapter (phases alternate: no rollout runs now)
-        chunks = micro_batches(policy_samples, cfg.micro_batch_size)  # one role each, sorted by length
+        packed = cfg.packing == "prefix" and packing_supported(policy.model) and (
+            policy.reference is None or packing_supported(policy.reference))
+        # One role each; sorted by token sequence when packed (the G rollouts' shared prefixes side by side),
+        # else by length (less padding).
+        chunks = micro_batches(policy_samples, cfg.micro_batch_size, order="tokens" if packed else "length")
+        dtype = policy.model.get_input_embeddings().weight.dtype
         policy.model.train()
         for epoch in range(cfg.epochs):
             policy.optimizer.zero_grad(set_to_none=True)
             sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
             for chunk in chunks:
                 role = chunk[0].role
-                batch = pad_batch(chunk, pad_id=pad_id).to(device)
-                logp, entropy = token_logprobs(policy.model, batch.input_ids, batch.attention_mask,
-                                               batch.completion_mask, temperature=cfg.temperature)
                 ref = None
-                if policy.reference is not None:
-                    with torch.no_grad():
-                        ref, _ = token_logprobs(policy.reference, batch.input_ids, batch.attention_mask,
-                                                batch.completion_mask, temperature=cfg.temperature)
-                out = ppo_clip_loss(logp, batch.old_logprobs, batch.advantages, batch.completion_mask,
+                if packed:
+                    pb = pack_batch(chunk, pad_id=pad_id, max_row_tokens=cfg.pack_row_tokens).to(device)
+                    attention = pb.attention_mask(dtype)
+                    logp, entropy = packed_token_logprobs(policy.model, pb, temperature=cfg.temperature,
+                                                          attention_mask=attention)
+                    if policy.reference is not None:
+                        with torch.no_grad():
+                            ref, _ = packed_token_logprobs(policy.reference, pb, temperature=cfg.temperature,
+                                                           attention_mask=attention)
+                    old, advantages, completion_mask = pb.old_logprobs, pb.advantages, pb.completion_mask
+                else:
+                    batch = pad_batch(chunk, pad_id=pad_id).to(device)
+                    logp, entropy = token_logprobs(policy.model, batch.input_ids, batch.attention_mask,
+                                                   batch.completion_mask, temperature=cfg.temperature)
+                    if policy.reference is not None:
+                        with torch.no_grad():
+                            ref, _ = token_logprobs(policy.reference, batch.input_ids, batch.attention_mask,
+                                                    batch.completion_mask, temperature=cfg.temperature)
+                    old, advantages, completion_mask = batch.old_logprobs, batch.advantages, batch.completion_mask
+                out = ppo_clip_loss(logp, old, advantages, completion_mask,
                                     eps_low=cfg.eps_low, eps_high=cfg.eps_high, aggregation=cfg.aggregation,
                                     ref_logprobs=ref, beta=cfg.kl_beta, entropy=entropy)
-                tokens = float(batch.completion_mask.sum())
+                tokens = float(completion_mask.sum())
                 weight = (tokens / max(total_tokens, 1) if cfg.aggregation == "token_mean"
                           else len(chunk) / total_seqs)
                 group.backward(out.loss * weight)

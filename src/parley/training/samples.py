@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -155,8 +156,8 @@ def pad_batch(samples: Sequence[TrainingSample], pad_id: int = 0) -> PaddedBatch
     return PaddedBatch(ids, attention, completion, old, advantages)
 
 
-def micro_batches(samples: Sequence[TrainingSample], max_samples: int, *,
-                  max_tokens: int | None = None) -> list[list[TrainingSample]]:
+def micro_batches(samples: Sequence[TrainingSample], max_samples: int, *, max_tokens: int | None = None,
+                  order: Literal["length", "tokens"] = "length") -> list[list[TrainingSample]]:
     """Cut a policy's samples into micro-batches of similar length, one role per micro-batch.
 
     Inside each role (roles in first-seen order, so per-role metrics stay separate) samples are sorted by
@@ -167,6 +168,10 @@ def micro_batches(samples: Sequence[TrainingSample], max_samples: int, *,
     than with input order. The loss is unchanged: every micro-batch's loss is weighted by its share of
     the global token (or sequence) count, so the accumulated gradient is the same sum in another order
     (equal up to float rounding).
+
+    ``order="tokens"`` sorts by the token sequence itself instead (for
+    :func:`parley.training.packing.pack_batch`): samples sharing a prefix, such as the G rollouts of one
+    problem, land side by side and so in the same micro-batch.
     """
     if max_samples < 1:
         raise ValueError(f"max_samples={max_samples}: must be >= 1")
@@ -177,16 +182,21 @@ def micro_batches(samples: Sequence[TrainingSample], max_samples: int, *,
         by_role.setdefault(s.role, []).append(s)
     out: list[list[TrainingSample]] = []
     for role_samples in by_role.values():
-        ordered = sorted(role_samples, key=lambda s: len(s.context_ids) + len(s.completion_ids))
+        if order == "tokens":
+            ordered = sorted(role_samples, key=lambda s: s.context_ids + s.completion_ids)
+        else:
+            ordered = sorted(role_samples, key=lambda s: len(s.context_ids) + len(s.completion_ids))
         chunk: list[TrainingSample] = []
+        width = 0  # the chunk's longest sample
         for s in ordered:
-            width = len(s.context_ids) + len(s.completion_ids)  # the longest so far (sorted)
+            length = len(s.context_ids) + len(s.completion_ids)
             too_many = len(chunk) >= max_samples
-            too_wide = max_tokens is not None and chunk and (len(chunk) + 1) * width > max_tokens
+            too_wide = max_tokens is not None and chunk and (len(chunk) + 1) * max(width, length) > max_tokens
             if chunk and (too_many or too_wide):
                 out.append(chunk)
-                chunk = []
+                chunk, width = [], 0
             chunk.append(s)
+            width = max(width, length)
         if chunk:
             out.append(chunk)
     return out
