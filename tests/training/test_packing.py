@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, MistralC
 from parley.training.config import TrainConfig
 from parley.training.losses import token_logprobs
 from parley.training.optimise import optimise
-from parley.training.packing import pack_batch, packed_token_logprobs, packing_supported
+from parley.training.packing import pack_batch, packed_token_logprobs, packing_supported, position_cost
 from parley.training.policies import PolicySet
 from parley.training.samples import TrainingSample, micro_batches, pad_batch
 from tests.tiny_model_support import tiny_model_dir
@@ -115,18 +116,37 @@ def test_rows_respect_the_budget_and_a_long_sample_gets_its_own_row() -> None:
         pack_batch([])
 
 
+def test_independent_tries_share_a_row_without_seeing_each_other() -> None:
+    samples = grouped_samples()
+    rng = random.Random(9)
+    samples.append(_sample([1, *(rng.randrange(4, VOCAB) for _ in range(80))], [5, 6], ROLES[0], 99, rng))
+    # Attention dear: many small tries, which fit beside each other in rows as wide as the long sample.
+    packed = pack_batch(samples, max_row_tokens=10_000, position_cost=8.0)
+    roots = (packed.position_ids == 0) & (packed.blocks < packed.prefixes.shape[1] - 1)
+    assert int(roots.sum(dim=1).max()) > 1  # some row holds several tries
+    allowed = packed.allowed()
+    for r in range(allowed.shape[0]):
+        starts = roots[r].nonzero().squeeze(1).tolist()
+        for a, b in itertools.pairwise(starts):  # nodes of a later trie never see an earlier one
+            assert not allowed[r, b:, a:b].any()
+
+
 @pytest.mark.parametrize("kind", ["llama", "qwen2", "gpt2"])
-@pytest.mark.parametrize("row_tokens", [10_000, 24])
-def test_packed_logprobs_entropies_and_gradients_equal_the_padded_batch(kind: str, row_tokens: int) -> None:
+@pytest.mark.parametrize(("row_tokens", "cost"), [(10_000, None), (24, None), (10_000, 8.0)])
+def test_packed_logprobs_entropies_and_gradients_equal_the_padded_batch(kind: str, row_tokens: int,
+                                                                        cost: float | None) -> None:
     model = _model(kind)
     assert packing_supported(model)
     samples = grouped_samples()
+    if cost is not None:  # a long sample: the small tries then share rows (see the test above)
+        rng = random.Random(9)
+        samples.append(_sample([1, *(rng.randrange(4, VOCAB) for _ in range(80))], [5, 6], ROLES[0], 99, rng))
     weights = torch.randn(len(samples), 12, generator=torch.Generator().manual_seed(3))
 
     def run(packed: bool) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         model.zero_grad(set_to_none=True)
         if packed:
-            pb = pack_batch(samples, max_row_tokens=row_tokens)
+            pb = pack_batch(samples, max_row_tokens=row_tokens, position_cost=cost)
             logp, ent = packed_token_logprobs(model, pb, temperature=0.7)
         else:
             batch = pad_batch(samples)
@@ -185,6 +205,13 @@ def test_token_order_puts_shared_prefixes_side_by_side() -> None:
     for chunk in micro_batches(samples, 4, order="tokens"):
         seqs = [s.context_ids + s.completion_ids for s in chunk]
         assert seqs == sorted(seqs) and len({s.role for s in chunk}) == 1
+
+
+def test_position_cost_follows_the_model_shape(tiny_dir: Path) -> None:
+    tiny = AutoModelForCausalLM.from_pretrained(tiny_dir)
+    wide = _model("llama")  # hidden 64, MLP 128: (4 * 64^2 + 3 * 64 * 128) / (2 * 64) = 320
+    assert position_cost(wide) == pytest.approx(320.0)
+    assert position_cost(tiny) > position_cost(wide)
 
 
 def test_sliding_window_models_fall_back_to_padding() -> None:

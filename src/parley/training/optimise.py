@@ -25,7 +25,7 @@ import torch
 from parley.training.config import TrainConfig
 from parley.training.distributed import Group, SingleProcess
 from parley.training.losses import ppo_clip_loss, token_logprobs
-from parley.training.packing import pack_batch, packed_token_logprobs, packing_supported
+from parley.training.packing import pack_batch, packed_token_logprobs, packing_supported, position_cost
 from parley.training.policies import PolicySet
 from parley.training.samples import TrainingSample, micro_batches, pad_batch
 
@@ -60,6 +60,7 @@ def optimise(policies: PolicySet, samples: Sequence[TrainingSample], cfg: TrainC
         # else by length (less padding).
         chunks = micro_batches(policy_samples, cfg.micro_batch_size, order="tokens" if packed else "length")
         dtype = policy.model.get_input_embeddings().weight.dtype
+        cost = position_cost(policy.model) if packed else None
         policy.model.train()
         for epoch in range(cfg.epochs):
             policy.optimizer.zero_grad(set_to_none=True)
@@ -68,7 +69,8 @@ def optimise(policies: PolicySet, samples: Sequence[TrainingSample], cfg: TrainC
                 role = chunk[0].role
                 ref = None
                 if packed:
-                    pb = pack_batch(chunk, pad_id=pad_id, max_row_tokens=cfg.pack_row_tokens).to(device)
+                    pb = pack_batch(chunk, pad_id=pad_id, max_row_tokens=cfg.pack_row_tokens,
+                                    position_cost=cost).to(device)
                     attention = pb.attention_mask(dtype)
                     logp, entropy = packed_token_logprobs(policy.model, pb, temperature=cfg.temperature,
                                                           attention_mask=attention)

@@ -30,6 +30,7 @@ transformers and for sliding-window attention, which a custom mask would silentl
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -74,9 +75,8 @@ class PackedBatch:
 
     def to(self, device: torch.device | str) -> PackedBatch:
         """The same batch on ``device``."""
-        return PackedBatch(*(t.to(device) for t in (
-            self.input_ids, self.position_ids, self.blocks, self.prefixes, self.keep, self.targets, self.sources,
-            self.slots, self.completion_mask, self.old_logprobs, self.advantages)), self.sample_tokens, self.nodes)
+        return dataclasses.replace(self, **{f.name: getattr(self, f.name).to(device) for f in dataclasses.fields(self)
+                                            if isinstance(getattr(self, f.name), torch.Tensor)})
 
     def allowed(self) -> torch.Tensor:
         """``(R, N, N)`` bool: node i (dim 1) may attend to node j (dim 2)."""
@@ -101,9 +101,37 @@ def _lcp(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
-def pack_batch(samples: Sequence[TrainingSample], pad_id: int = 0, *,
-               max_row_tokens: int = DEFAULT_ROW_TOKENS) -> PackedBatch:
+def _fill_rows(trees: list[list[tuple[int, int]]], sizes: list[int]) -> list[list[tuple[int, int]]]:
+    """Independent tries laid side by side in rows as wide as the largest (first fit, largest first).
+
+    Rows are padded to the widest one, so a row holding one small trie wastes the rest of its width; tries in
+    one row do not see each other (each starts with nothing shared, so it inherits no columns).
+    """
+    width = max(sizes)
+    rows: list[list[tuple[int, int]]] = []
+    free: list[int] = []
+    for t in sorted(range(len(trees)), key=lambda t: -sizes[t]):
+        slot = next((r for r, room in enumerate(free) if room >= sizes[t]), None)
+        if slot is None:
+            rows.append([])
+            free.append(width)
+            slot = len(rows) - 1
+        rows[slot].extend(trees[t])
+        free[slot] -= sizes[t]
+    return rows
+
+
+def pack_batch(samples: Sequence[TrainingSample], pad_id: int = 0, *, max_row_tokens: int = DEFAULT_ROW_TOKENS,
+               position_cost: float | None = None) -> PackedBatch:
     """Pack ``samples`` into prefix-sharing rows (see the module docstring).
+
+    Samples join the current row while it stays within ``max_row_tokens`` nodes and, when
+    ``position_cost`` is given (the cost of one position's projections and MLP in units of one attention
+    cell, :func:`position_cost`), while joining is cheaper than a row of their own: a sample of length
+    ``len`` sharing ``shared`` tokens with a row of ``n`` nodes adds ``new = len - shared`` positions and
+    ``(n + new)^2 - n^2`` attention cells, against ``len`` positions and ``len^2`` cells alone. (Attention
+    in a packed row is dense over its nodes, so one long row of many problems would spend in attention
+    what sharing saves.)
 
     Raises:
         ValueError: no samples, a sample with an empty context, or ``max_row_tokens < 1``.
@@ -122,12 +150,16 @@ def pack_batch(samples: Sequence[TrainingSample], pad_id: int = 0, *,
     sizes: list[int] = []
     for i in order:
         shared = _lcp(seqs[rows[-1][-1][0]], seqs[i]) if rows else 0
-        if not rows or sizes[-1] + len(seqs[i]) - shared > max_row_tokens:
+        length, new = len(seqs[i]), len(seqs[i]) - shared
+        worse = position_cost is not None and rows and (
+            position_cost * new + (sizes[-1] + new) ** 2 - sizes[-1] ** 2 > position_cost * length + length ** 2)
+        if not rows or sizes[-1] + new > max_row_tokens or worse:
             rows.append([(i, 0)])
             sizes.append(len(seqs[i]))
         else:
             rows[-1].append((i, shared))
             sizes[-1] += len(seqs[i]) - shared
+    rows = _fill_rows(rows, sizes)
     width = max(sizes)
     n_rows = len(rows)
     most = max(len(row) for row in rows)
@@ -198,6 +230,24 @@ def packed_token_logprobs(model: Any, batch: PackedBatch, temperature: float = 1
         entropy = torch.zeros(b * k, dtype=picked.dtype, device=picked.device)
         entropy[batch.slots] = node_entropy[batch.sources]
     return logp.view(b, k), entropy.view(b, k)
+
+
+def position_cost(model: Any) -> float:
+    """Work of one position's projections and MLP over that of one attention cell (one query-key pair).
+
+    Per layer a position costs about 2 x (the layer's parameters) multiply-adds and a cell about
+    2 x hidden size (q.k and the weighted value), so the ratio is the decoder layers' parameters over
+    2 x layers x hidden size (about 6 x hidden for a Llama-shaped layer; 770 for the tiny model).
+    """
+    config = model.config
+    hidden = getattr(config, "hidden_size", None) or getattr(config, "n_embd", None)
+    layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None)
+    embeddings = {id(p) for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m is not None
+                  for p in m.parameters()}
+    body = sum(p.numel() for p in model.parameters() if id(p) not in embeddings and p.dim() > 1)
+    if not hidden or not layers or body <= 0:
+        return 6.0 * float(hidden or 512)
+    return body / (2.0 * layers * hidden)
 
 
 def packing_supported(model: Any) -> bool:
