@@ -5,7 +5,7 @@ problems generated offline), evaluates with :func:`parley.evaluation.evaluate` o
 
 - ``single`` greedy (temperature 0, the usual baseline), and ``single_sampled`` at ``--temperature``;
 - ``svj`` and ``mad`` at ``--temperature`` (mad needs sampling: greedy agents with the same prompt
-  would all say the same thing);
+  would all say the same thing), and ``svj_greedy`` (svj at temperature 0, beside greedy ``single``);
 - ``self_consistency`` at ``--temperature`` with ``k = round(svj generated tokens per problem /
   single_sampled generated tokens per problem)`` (:func:`parley.evaluation.matched_self_consistency_k`),
   i.e. svj's generation budget (matched against a *sampled* answer, as ``parley demo`` does: sampled
@@ -68,6 +68,8 @@ def run_dataset(name: str, n: int, args: argparse.Namespace, agents: AgentPool) 
     results["single_sampled"] = arm("single_sampled", ["protocol.name=single", temp])
     results["svj"] = arm("svj", ["protocol.name=svj", temp])
     results["mad"] = arm("mad", ["protocol.name=mad", temp])
+    # svj at the single baseline's temperature too: debate vs one answer without the temperature's own effect.
+    results["svj_greedy"] = arm("svj_greedy", ["protocol.name=svj", "generation.temperature=0"])
     k = matched_self_consistency_k(results["svj"].summary["tokens"]["completion_per_sample"],
                                    results["single_sampled"].summary["tokens"]["completion_per_sample"])
     results[f"sc_k{k}"] = arm(f"sc_k{k}", ["protocol.name=self_consistency", f"protocol.num_samples={k}", temp])
