@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from parley.errors import UserError
 from parley.llm.catalog import ModelNotAvailableError, resolve_model
 from parley.store import TrajectoryStore
 from parley.training.config import TrainConfig
@@ -61,7 +62,11 @@ def main() -> int:
     except ModelNotAvailableError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    samples = load_samples(args.store, args.problems, args.seed)
+    try:
+        samples = load_samples(args.store, args.problems, args.seed)
+    except UserError as exc:
+        print(f"error: --store {args.store}: {exc}", file=sys.stderr)
+        return 2
     if not samples:
         print(f"error: {args.store}: no turns with token ids (a store from a local model is needed)", file=sys.stderr)
         return 2
