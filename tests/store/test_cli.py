@@ -76,3 +76,20 @@ def test_missing_and_foreign_dirs_fail_clearly(tmp_path: Path) -> None:
         assert missing.exit_code == 2 and "does not exist" in missing.output
         foreign = runner.invoke(app, ["trajectories", cmd, str(tmp_path)])
         assert foreign.exit_code == 2 and "not a parley trajectory store" in foreign.output
+
+
+def test_show_renders_the_reask_exchange(tmp_path: Path) -> None:
+    from parley.debate.types import ParsedTurn, Reask
+
+    t = make_transcript("r", "gamma", 0)
+    first = t.turns[0].model_copy(update={"reask": Reask(
+        missing=["answer"], prompt="Reply with one line: Answer: <number>",
+        original_parsed=ParsedTurn(ok=False, error="no final answer found"), text="Answer: 7",
+        parsed=ParsedTurn(answer="7"), completion_tokens=3)})
+    t = t.model_copy(update={"turns": [first, *t.turns[1:]]})
+    with TrajectoryStore.open(tmp_path / "run", run_id="r", config_hash=CONFIG_HASH, config=CONFIG) as store:
+        store.write([t])
+    result = runner.invoke(app, ["trajectories", "show", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "re-ask (answer): Reply with one line: Answer: <number>" in result.output
+    assert "reply: Answer: 7" in result.output and "3 tokens" in result.output

@@ -85,6 +85,12 @@ def _turn_panel(turn: Turn) -> Panel:
         if value is not None
     ]
     body: list[Text] = [Text(turn.text or "(empty)", style="" if turn.text else "dim")]
+    if turn.reask is not None:  # the follow-up exchange for the fields the reply lacked
+        body.append(Text(f"re-ask ({', '.join(turn.reask.missing)}): {turn.reask.prompt}", style="magenta"))
+        body.append(Text(f"reply: {turn.reask.text or '(empty)'}  [{turn.reask.completion_tokens} tokens, "
+                         f"{turn.reask.finish_reason}]", style="magenta"))
+        if turn.reask.error:
+            body.append(Text(f"re-ask error: {turn.reask.error}", style="bold red"))
     if fields:
         body.append(Text("parsed: " + ", ".join(fields), style="cyan"))
     if parsed.critique:

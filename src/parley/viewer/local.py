@@ -146,8 +146,11 @@ def debate_view(t: Any) -> DebateView:
     turns = []
     for turn in t.turns:
         rec = per_turn.get(turn.index, {})
+        reask = (None if turn.reask is None else
+                 f"re-ask ({', '.join(turn.reask.missing)}): {turn.reask.prompt}\nreply: {turn.reask.text}")
         turns.append(TurnView(turn.index, turn.role, turn.text, turn.parsed.answer, turn.parsed.verdict,
-                              rec.get("local"), rec.get("shaped_reward"), rec.get("advantage"), rec.get("trained")))
+                              rec.get("local"), rec.get("shaped_reward"), rec.get("advantage"), rec.get("trained"),
+                              reask))
     outcome = training.get("outcome", t.reward)
     return DebateView(t.debate_id, t.problem_id, turns, t.question, t.gold_answer, t.final_answer,
                       None if outcome is None else float(outcome), training.get("kept"), t.termination_reason,

@@ -29,6 +29,8 @@ class TurnView:
     shaped_reward: float | None = None
     advantage: float | None = None
     trained: bool | None = None
+    reask: str | None = None
+    """The re-ask exchange (follow-up prompt and reply) when the reply lacked an expected field."""
 
 
 @dataclass

@@ -66,6 +66,9 @@ def debate(view: DebateView, *, key: str) -> None:
                 bits.append("*not trained*")
             st.markdown(" · ".join(bits))
             st.text(turn.text)
+            if turn.reask is not None:
+                st.caption("structured re-ask (the reply lacked an expected field)")
+                st.text(turn.reask)
 
 
 def pager(total: int, *, key: str, per_page: int = 10) -> tuple[int, int]:
