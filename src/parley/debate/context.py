@@ -142,9 +142,7 @@ class DebateContext:
         started = time.time()
         t0 = time.perf_counter()
         try:
-            completion = await self.intervention(request) if self.intervention else None
-            if completion is None:
-                completion = await agent.model.complete(list(messages), params)
+            completion = await self._complete(request, agent)
         except EndpointUnreachableError:
             raise  # not a debate outcome: nothing can answer, so the caller stops the whole run
         except LLMError as exc:
@@ -173,6 +171,13 @@ class DebateContext:
             self.turns[index] = turn
         return turn
 
+    async def _complete(self, request: TurnRequest, agent: Agent) -> Completion:
+        """The intervention's completion for ``request`` if it gives one, else the agent's model's."""
+        completion = await self.intervention(request) if self.intervention else None
+        if completion is None:
+            completion = await agent.model.complete(list(request.messages), request.params)
+        return completion
+
     async def _reask(self, turn: Turn, request: TurnRequest, missing: list[str], expected: tuple[str, ...],
                      agent: Agent) -> Turn:
         """Ask ``turn``'s agent once for the ``missing`` fields; the turn with its :class:`Reask` recorded."""
@@ -186,9 +191,7 @@ class DebateContext:
         follow_up = replace(request, messages=messages, params=params, reask=True)
         t0 = time.perf_counter()
         try:
-            completion = await self.intervention(follow_up) if self.intervention else None
-            if completion is None:
-                completion = await agent.model.complete(list(messages), params)
+            completion = await self._complete(follow_up, agent)
         except EndpointUnreachableError:
             raise
         except LLMError as exc:

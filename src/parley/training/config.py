@@ -96,6 +96,10 @@ class EvalConfig(StrictModel):
         "procedural task families repeat questions across seeds; with false the overlap is still reported.")
 
 
+PACK_ROW_TOKENS = 512
+"""Default ``train.pack_row_tokens``: attention costs rows x nodes^2, so rows stay near a few contexts long."""
+
+
 class TrainConfig(StrictModel):
     """Online multi-agent RL (docs/algorithms.md sections 3-9)."""
 
@@ -110,9 +114,10 @@ class TrainConfig(StrictModel):
         default="prefix", description="How a micro-batch is laid out for the forward: `prefix` puts the samples "
         "in token tries so each shared prefix (the G rollouts' common context) is computed once (exact up to "
         "float rounding; models that cannot take it fall back to `pad`); `pad` right-pads every sample.")
-    pack_row_tokens: int = Field(default=512, ge=1, description="`packing: prefix`: most trie nodes per packed "
-                                 "row (a longer sample gets a row of its own); below it a sample joins a row only "
-                                 "when that costs less than its own row (attention in a row is dense).")
+    pack_row_tokens: int = Field(
+        default=PACK_ROW_TOKENS, ge=1, description="`packing: prefix`: most trie nodes per packed row (a longer "
+        "sample gets a row of its own); below it a sample joins a row only when that costs less than its own row "
+        "(attention in a row is dense).")
     lr: float = Field(default=1e-4, gt=0, description="AdamW learning rate.")
     weight_decay: float = Field(default=0.0, ge=0, description="AdamW weight decay.")
     warmup_steps: int = Field(default=0, ge=0, description="Linear learning-rate warm-up (optimiser updates).")
@@ -149,7 +154,7 @@ class TrainConfig(StrictModel):
         data: dict[str, Any] = handler(self)
         if self.packing == "prefix":
             data.pop("packing", None)
-        if self.pack_row_tokens == 512:
+        if self.pack_row_tokens == PACK_ROW_TOKENS:
             data.pop("pack_row_tokens", None)
         return data
 

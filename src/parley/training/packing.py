@@ -37,10 +37,8 @@ from typing import Any
 
 import torch
 
+from parley.training.config import PACK_ROW_TOKENS
 from parley.training.samples import TrainingSample
-
-DEFAULT_ROW_TOKENS = 512
-"""Trie nodes per packed row: attention costs rows x nodes^2, so rows stay near a few contexts long."""
 
 
 @dataclass
@@ -121,7 +119,7 @@ def _fill_rows(trees: list[list[tuple[int, int]]], sizes: list[int]) -> list[lis
     return rows
 
 
-def pack_batch(samples: Sequence[TrainingSample], pad_id: int = 0, *, max_row_tokens: int = DEFAULT_ROW_TOKENS,
+def pack_batch(samples: Sequence[TrainingSample], pad_id: int = 0, *, max_row_tokens: int = PACK_ROW_TOKENS,
                position_cost: float | None = None) -> PackedBatch:
     """Pack ``samples`` into prefix-sharing rows (see the module docstring).
 
