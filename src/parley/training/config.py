@@ -118,6 +118,11 @@ class TrainConfig(StrictModel):
         default=PACK_ROW_TOKENS, ge=1, description="`packing: prefix`: most trie nodes per packed row (a longer "
         "sample gets a row of its own); below it a sample joins a row only when that costs less than its own row "
         "(attention in a row is dense).")
+    skip_zero_advantage: bool = Field(
+        default=True, description="Leave samples whose advantage is exactly 0 out of the forward/backward when "
+        "`kl_beta` is 0: their loss term and gradient are exactly 0, so the update is the same up to float "
+        "rounding (the loss is still divided by every sample's tokens); per-role loss metrics then cover the "
+        "trained tokens, and `skipped_tokens/<role>` counts the others.")
     lr: float = Field(default=1e-4, gt=0, description="AdamW learning rate.")
     weight_decay: float = Field(default=0.0, ge=0, description="AdamW weight decay.")
     warmup_steps: int = Field(default=0, ge=0, description="Linear learning-rate warm-up (optimiser updates).")
@@ -149,11 +154,14 @@ class TrainConfig(StrictModel):
 
     @model_serializer(mode="wrap")
     def _omit_default_layout(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # The batch layout changes results only by float rounding: at their defaults the two fields are
-        # left out of dumps (and the config hash), so configs from before them keep their hash.
+        # The batch layout and the zero-advantage skip change results only by float rounding: at their
+        # defaults these fields are left out of dumps (and the config hash), so configs from before them
+        # keep their hash.
         data: dict[str, Any] = handler(self)
         if self.packing == "prefix":
             data.pop("packing", None)
+        if self.skip_zero_advantage:
+            data.pop("skip_zero_advantage", None)
         if self.pack_row_tokens == PACK_ROW_TOKENS:
             data.pop("pack_row_tokens", None)
         return data

@@ -5,6 +5,8 @@ Samples are grouped by policy and, inside a policy, by role, then cut into micro
 (``token_mean``) or sequences (``seq_mean``), so accumulating gradients over micro-batches equals the
 loss over the whole batch. One optimiser step per epoch per policy, after gradient clipping. A role's
 loss covers only its own completion tokens (``completion_mask``): other roles' text is context only.
+Samples with advantage exactly 0 are not forwarded when ``kl_beta = 0`` (``train.skip_zero_advantage``;
+their gradient is exactly 0, see :func:`_with_signal`).
 
 Data parallel (``group``, :mod:`parley.training.distributed`): each rank passes its shard of the step's
 samples. The token / sequence totals behind the micro-batch weights are summed over ranks (so weights are
@@ -52,13 +54,15 @@ def optimise(policies: PolicySet, samples: Sequence[TrainingSample], cfg: TrainC
             continue
         total_tokens, total_seqs = (int(v) for v in group.sum_floats(
             [sum(len(s.completion_ids) for s in policy_samples), len(policy_samples)]))
+        trained, skipped = _with_signal(policy_samples, cfg)
+        skipped_tokens = group.sum_floats([skipped.get(role, 0.0) for role in policy.roles])
         device = next(policy.model.parameters()).device
         policy.activate()  # LoRA per role: this policy's adapter (phases alternate: no rollout runs now)
         packed = cfg.packing == "prefix" and packing_supported(policy.model) and (
             policy.reference is None or packing_supported(policy.reference))
         # One role each; sorted by token sequence when packed (the G rollouts' shared prefixes side by side),
         # else by length (less padding).
-        chunks = micro_batches(policy_samples, cfg.micro_batch_size, order="tokens" if packed else "length")
+        chunks = micro_batches(trained, cfg.micro_batch_size, order="tokens" if packed else "length")
         dtype = policy.model.get_input_embeddings().weight.dtype
         cost = position_cost(policy.model) if packed else None
         policy.model.train()
@@ -115,8 +119,35 @@ def optimise(policies: PolicySet, samples: Sequence[TrainingSample], cfg: TrainC
                         if key != "tokens":
                             metrics[f"{key}/{role}"] = value / n
                     metrics[f"trained_tokens/{role}"] = acc["tokens"]
+                for role, value in zip(policy.roles, skipped_tokens, strict=True):
+                    if value > 0:
+                        metrics[f"skipped_tokens/{role}"] = value
         policy.model.eval()
     return metrics
+
+
+def _with_signal(samples: Sequence[TrainingSample], cfg: TrainConfig
+                 ) -> tuple[list[TrainingSample], dict[str, float]]:
+    """The samples to forward, and the completion tokens left out per role.
+
+    With ``kl_beta = 0`` a sample's loss term is ``-A * min(ratio, clip(ratio))`` per token, exactly 0 with
+    its gradient when its advantage ``A`` is 0 (a GRPO group whose rewards are all equal), whatever the
+    ratio; the micro-batch weights divide by every sample's tokens (computed before), so leaving such samples
+    out changes the update only by float rounding. If every sample would be left out, the shortest is kept:
+    the optimiser then still steps on exactly-zero gradients (AdamW's momentum and weight decay act as
+    before), not on missing ones.
+    """
+    if not cfg.skip_zero_advantage or cfg.kl_beta > 0:
+        return list(samples), {}
+    trained = [s for s in samples if s.advantage != 0.0]
+    if not trained and samples:
+        trained = [min(samples, key=lambda s: len(s.context_ids) + len(s.completion_ids))]
+    kept = {id(s) for s in trained}
+    skipped: dict[str, float] = defaultdict(float)
+    for s in samples:
+        if id(s) not in kept:
+            skipped[s.role] += len(s.completion_ids)
+    return trained, dict(skipped)
 
 
 def _global_sums(dp: Group, sums: dict[str, dict[str, float]], roles: Sequence[str]
