@@ -69,6 +69,8 @@ def test_leaving_zero_advantage_samples_out_gives_the_same_weights(tiny_dir: Pat
         assert skipped_m[-1][f"trained_tokens/{role}"] == full_m[-1][f"trained_tokens/{role}"] - zero
         assert f"skipped_tokens/{role}" not in full_m[-1]
         assert skipped_m[-1]["grad_norm/shared"] == pytest.approx(full_m[-1]["grad_norm/shared"], rel=1e-4)
+        if aggregation == "token_mean":  # the left-out tokens' loss terms are 0: the same loss over all tokens
+            assert skipped_m[0][f"policy_loss/{role}"] == pytest.approx(full_m[0][f"policy_loss/{role}"], rel=1e-4)
 
 
 def test_a_step_with_no_signal_still_steps_on_zero_gradients(tiny_dir: Path) -> None:

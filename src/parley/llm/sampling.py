@@ -4,7 +4,9 @@ One call of :func:`generate` samples many sequences together: prompts are left-p
 each distinct prompt is run once (prefill; the G rollouts of a problem share their first prompt, so it
 is computed once and its KV cache fanned out to the G rows), then every step feeds one new token per
 still-running row. Rows that finish (stop token, stop string, max tokens) are dropped from the batch
-and from the cache, so they stop costing compute. The forward passes come from
+and from the cache, so they stop costing compute: once a quarter of the batch has finished (each drop
+copies the KV cache, so dropping rows one by one cost more than running a few finished rows on; a
+finished row's later tokens go to a scratch row and are never read). The forward passes come from
 :mod:`parley.llm.decoders`: a lean Llama-family decoder where it applies, the model's own forward with a
 ``DynamicCache`` for any other Hugging Face causal LM (``lean=False`` forces it).
 
@@ -53,6 +55,11 @@ from parley.llm.timing import PhaseTimer, maybe
 from parley.llm.types import SamplingParams
 
 __all__ = ["SampleResult", "cache_kwarg", "generate", "sample_tokens", "sequence_logprobs"]
+
+#: Finished rows are dropped from the batch (and its KV cache) once they are at least this fraction
+#: (numerator, denominator) of its rows: each drop copies the cache, so one per finished row cost more
+#: than computing a few finished rows for a few more tokens.
+COMPACT_DEAD_FRACTION = (1, 4)
 
 FinishReason = Literal["stop", "length"]
 
@@ -250,45 +257,61 @@ def generate(
     nucleus_rows = {i for i, p in enumerate(params) if p.top_p < 1.0 and p.temperature > 0}
     string_rows = {i for i, p in enumerate(params) if p.stop}
     stops = torch.tensor(sorted({int(t) for t in stop_token_ids}), dtype=torch.long, device=device)
-    out_ids = torch.zeros((n, horizon), dtype=torch.long, device=device)
-    out_lps = torch.zeros((n, horizon), dtype=torch.float32, device=device)
+    # Row n of the outputs (and of the uniforms) is scratch: finished rows still in the batch write there.
+    out_ids = torch.zeros((n + 1, horizon), dtype=torch.long, device=device)
+    out_lps = torch.zeros((n + 1, horizon), dtype=torch.float32, device=device)
+    uniforms = torch.cat([uniforms, uniforms.new_zeros((1, horizon))])
     last = torch.tensor([b - 1 for b in budgets], dtype=torch.long, device=device)
     lengths = [0] * n
-    active = list(range(n))
+    # Batch slot j holds request active[j] (None once it finished; its slot is dropped at the next compaction).
+    active: list[int | None] = list(range(n))
+    live = torch.ones(n, dtype=torch.bool, device=device)
     rows = torch.arange(n, device=device)
     partial: dict[int, list[int]] = {i: [] for i in string_rows}  # host ids of rows with stop strings
     any_nucleus = bool(nucleus_rows)
-    t = 0
+    running, t = n, 0
     while True:
         with maybe(timer, "sampling"):
             ids, lps = sample_tokens(logits.float(), temps, top_ps, uniforms[rows, t], any_nucleus=any_nucleus)
         with maybe(timer, "bookkeeping"):
             out_ids[rows, t] = ids
             out_lps[rows, t] = lps
-            done = torch.isin(ids, stops) | (last <= t)
+            done = (torch.isin(ids, stops) | (last <= t)) & live
             finished = done.nonzero().squeeze(1).tolist()  # the one host transfer per token
         with maybe(timer, "stop_checks"):
             if partial:
                 host_ids = ids.tolist()
                 ended = set(finished)
                 for j, i in enumerate(active):
-                    if i in partial and j not in ended:
+                    if i is not None and i in partial and j not in ended:
                         partial[i].append(host_ids[j])
                         if _stop_string_done(partial[i], params[i], decode):
                             finished.append(j)
         if finished:
-            ended = set(finished)
-            for j in ended:
-                lengths[active[j]] = t + 1
-            keep = [j for j in range(len(active)) if j not in ended]
-            if not keep:
+            for j in finished:
+                request = active[j]
+                assert request is not None
+                lengths[request] = t + 1
+                active[j] = None
+            running -= len(finished)
+            if not running:
                 break
-            index = torch.tensor(keep, dtype=torch.long, device=device)
-            decoder.select(index)
-            ids, next_pos, rows, last = ids[index], next_pos[index], rows[index], last[index]
-            temps, top_ps = temps[index], top_ps[index]
-            active = [active[j] for j in keep]
-            any_nucleus = any(i in nucleus_rows for i in active)
+            dead = len(active) - running
+            if dead * COMPACT_DEAD_FRACTION[1] >= len(active) * COMPACT_DEAD_FRACTION[0]:
+                keep = [j for j, i in enumerate(active) if i is not None]
+                index = torch.tensor(keep, dtype=torch.long, device=device)
+                decoder.select(index)
+                ids, next_pos, rows, last = ids[index], next_pos[index], rows[index], last[index]
+                temps, top_ps = temps[index], top_ps[index]
+                active = [active[j] for j in keep]
+                live = torch.ones(len(keep), dtype=torch.bool, device=device)
+            else:
+                # Finished rows stay in the batch until enough have: they sample into the scratch row.
+                gone = torch.tensor(finished, dtype=torch.long, device=device)
+                live[gone] = False
+                rows[gone] = n
+                last[gone] = horizon
+            any_nucleus = any(i in nucleus_rows for i in active if i is not None)
         with maybe(timer, "decode_forward"):
             logits = decoder.step(ids, next_pos)
         next_pos = next_pos + 1

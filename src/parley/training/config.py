@@ -121,8 +121,8 @@ class TrainConfig(StrictModel):
     skip_zero_advantage: bool = Field(
         default=True, description="Leave samples whose advantage is exactly 0 out of the forward/backward when "
         "`kl_beta` is 0: their loss term and gradient are exactly 0, so the update is the same up to float "
-        "rounding (the loss is still divided by every sample's tokens); per-role loss metrics then cover the "
-        "trained tokens, and `skipped_tokens/<role>` counts the others.")
+        "rounding (the loss is still divided by every sample's tokens); entropy, clip and ratio metrics then "
+        "cover the trained tokens, and `skipped_tokens/<role>` counts the others.")
     lr: float = Field(default=1e-4, gt=0, description="AdamW learning rate.")
     weight_decay: float = Field(default=0.0, ge=0, description="AdamW weight decay.")
     warmup_steps: int = Field(default=0, ge=0, description="Linear learning-rate warm-up (optimiser updates).")

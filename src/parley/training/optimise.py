@@ -113,15 +113,21 @@ def optimise(policies: PolicySet, samples: Sequence[TrainingSample], cfg: TrainC
             if epoch == cfg.epochs - 1:
                 metrics[f"grad_norm/{pid}"] = grad_norm
                 metrics[f"lr/{pid}"] = float(policy.scheduler.get_last_lr()[0])
+                left_out = {role: value for role, value in zip(policy.roles, skipped_tokens, strict=True) if value > 0}
                 for role, acc in sums.items():
                     n = max(acc["tokens"], 1.0)
                     for key, value in acc.items():
                         if key != "tokens":
                             metrics[f"{key}/{role}"] = value / n
                     metrics[f"trained_tokens/{role}"] = acc["tokens"]
-                for role, value in zip(policy.roles, skipped_tokens, strict=True):
-                    if value > 0:
-                        metrics[f"skipped_tokens/{role}"] = value
+                for role, value in left_out.items():
+                    # The left-out tokens' loss terms are exactly 0: the role's loss over all its tokens is
+                    # what it would have been with them (other metrics cover the trained tokens only).
+                    trained = sums.get(role, {}).get("tokens", 0.0)
+                    loss = metrics.get(f"policy_loss/{role}", 0.0)
+                    metrics[f"policy_loss/{role}"] = loss * trained / (trained + value)
+                    metrics.setdefault(f"trained_tokens/{role}", 0.0)
+                    metrics[f"skipped_tokens/{role}"] = value
         policy.model.eval()
     return metrics
 
