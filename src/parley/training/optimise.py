@@ -123,9 +123,9 @@ def optimise(policies: PolicySet, samples: Sequence[TrainingSample], cfg: TrainC
                 for role, value in left_out.items():
                     # The left-out tokens' loss terms are exactly 0: the role's loss over all its tokens is
                     # what it would have been with them (other metrics cover the trained tokens only).
-                    trained = sums.get(role, {}).get("tokens", 0.0)
+                    with_grad = sums.get(role, {}).get("tokens", 0.0)
                     loss = metrics.get(f"policy_loss/{role}", 0.0)
-                    metrics[f"policy_loss/{role}"] = loss * trained / (trained + value)
+                    metrics[f"policy_loss/{role}"] = loss * with_grad / (with_grad + value)
                     metrics.setdefault(f"trained_tokens/{role}", 0.0)
                     metrics[f"skipped_tokens/{role}"] = value
         policy.model.eval()
