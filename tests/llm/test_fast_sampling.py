@@ -98,6 +98,37 @@ def test_lean_decoder_logits_equal_the_model_forward(kind: str, tiny_dir: Path) 
             nxt = nxt + 1
 
 
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+def test_prompts_sharing_prefixes_are_prefilled_once_with_the_same_logits(kind: str, tiny_dir: Path) -> None:
+    """A role's system prompt shared by every row, a problem shared by groups of rows, one unrelated prompt:
+    the lean prefill computes the shared prefixes once and still gives the model's logits."""
+    from parley.llm.decoders import _shared_prefixes
+
+    chat = _chat(kind, tiny_dir)
+    system = {"role": "system", "content": "You check arithmetic. Recompute every column and say PASS or FAIL."}
+    prompts = [chat.encode_prompt([system, {"role": "user", "content": f"Problem {p}: {p} + {7 * p}. Answer: "
+                                            + "1" * (a + 1)}]) for p in range(3) for a in range(3)]
+    prompts.append(chat.encode_prompt([{"role": "user", "content": "Something else entirely."}]))
+    shared = _shared_prefixes(prompts)
+    assert all(n > 0 for n in shared[:-1]) and shared[-1] == 0
+    assert len({tuple(p[:n]) for p, n in zip(prompts, shared, strict=True) if n}) < len(prompts) - 1
+    ids, mask, positions = left_pad(prompts, chat.pad_id, torch.device("cpu"))
+    with torch.inference_mode():
+        lean, hf = LeanDecoder(chat.model), HFDecoder(chat.model)
+        a, b = lean.prefill(ids, mask, positions, 6), hf.prefill(ids, mask, positions, 6)
+        nxt = positions[:, -1] + 1
+        for step in range(6):
+            assert torch.allclose(a, b, atol=1e-5), step
+            tok = b.argmax(dim=-1)
+            if step == 3:
+                index = torch.tensor([9, 0, 4, 4, 7])
+                lean.select(index)
+                hf.select(index)
+                tok, nxt = tok[index], nxt[index]
+            a, b = lean.step(tok, nxt), hf.step(tok, nxt)
+            nxt = nxt + 1
+
+
 def test_drawing_a_budget_at_once_equals_successive_draws() -> None:
     """The fast path draws ``torch.rand(budget)`` up front; it must equal one draw per token."""
     for n in (1, 17, 64, 1000):

@@ -11,6 +11,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, MistralConfig, Qwen2Config
 
+from parley.training import lean_forward
 from parley.training.config import TrainConfig
 from parley.training.losses import token_logprobs
 from parley.training.optimise import optimise
@@ -137,6 +138,8 @@ def test_packed_logprobs_entropies_and_gradients_equal_the_padded_batch(kind: st
                                                                         cost: float | None) -> None:
     model = _model(kind)
     assert packing_supported(model)
+    # Llama and Qwen2 take the lean forward (last layer at the kept nodes only), GPT-2 the model's own.
+    assert lean_forward.supported(model) == (kind != "gpt2")
     samples = grouped_samples()
     if cost is not None:  # a long sample: the small tries then share rows (see the test above)
         rng = random.Random(9)
@@ -197,6 +200,21 @@ def test_optimise_with_packing_gives_the_padded_update(tiny_dir: Path, aggregati
         if key.startswith(chunk_dependent):
             continue
         assert metrics[0][key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+def test_the_lean_forward_gives_the_model_forwards_kept_logits(kind: str) -> None:
+    model = _model(kind)
+    pb = pack_batch(grouped_samples(), max_row_tokens=24)
+    mask = pb.attention_mask(torch.float32)
+    lean = lean_forward.kept_logits(model, pb.input_ids, mask, pb.position_ids, pb.keep)
+    full = model(input_ids=pb.input_ids, attention_mask=mask, position_ids=pb.position_ids,
+                 logits_to_keep=pb.keep).logits.reshape(-1, lean.shape[-1])
+    assert lean.shape == full.shape == (int(pb.keep.sum()), VOCAB)
+    assert _close(lean, full)
+    dropout = _model(kind)
+    dropout.config.attention_dropout = 0.1
+    assert not lean_forward.supported(dropout.train())
 
 
 def test_token_order_puts_shared_prefixes_side_by_side() -> None:

@@ -22,6 +22,7 @@ that share it). Two implementations:
 from __future__ import annotations
 
 import inspect
+import itertools
 from typing import Any, Protocol
 
 import torch
@@ -110,9 +111,26 @@ def _mm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> tor
     return out.view(*x.shape[:-1], weight.shape[1])
 
 
-def lean_supported(model: Any) -> bool:
-    """Whether :class:`LeanDecoder` reproduces ``model``'s forward (else use :class:`HFDecoder`)."""
-    if type(model).__name__ not in _LEAN_CLASSES or model.training:
+def _checkpointing(model: Any) -> bool:
+    """Whether activation (gradient) checkpointing is on (transformers 5 renamed the flag)."""
+    for name in ("is_activation_checkpointing", "is_gradient_checkpointing"):
+        if hasattr(type(model), name) or name in vars(model):
+            return bool(getattr(model, name))
+    return False
+
+
+def lean_supported(model: Any, *, training: bool = False) -> bool:
+    """Whether :class:`LeanDecoder` reproduces ``model``'s forward (else use :class:`HFDecoder`).
+
+    ``training``: whether a forward of the same modules in train mode does (no attention dropout, no
+    gradient checkpointing); :mod:`parley.training.lean_forward` asks this.
+    """
+    if type(model).__name__ not in _LEAN_CLASSES:
+        return False
+    if model.training and not training:
+        return False
+    if training and (float(getattr(model.config, "attention_dropout", 0.0) or 0.0) > 0
+                     or _checkpointing(model)):
         return False
     cfg = model.config
     if getattr(cfg, "use_sliding_window", False) or (
@@ -146,6 +164,45 @@ def lean_supported(model: Any) -> bool:
 #: activations stay in the core's cache (on the tiny model 32 x 70 positions in one pass: 42 ms; in
 #: chunks of about 512: 28 ms, measured with ``benchmarks/rollout_reference.py``'s model).
 PREFILL_CHUNK_TOKENS = 512
+
+
+#: Shortest prompt prefix the prefill computes once for the rows that share it (see
+#: :func:`_shared_prefixes`).
+MIN_SHARED_PREFIX = 8
+
+
+def _shared_prefixes(prompts: list[list[int]]) -> list[int]:
+    """Per prompt, how many of its first tokens the prefill computes once with other prompts: its longest
+    common prefix with any other prompt (at least :data:`MIN_SHARED_PREFIX`, at most all but its last
+    token, whose logits start sampling), or 0 for all when sharing saves under an eighth of the positions."""
+    order = sorted(range(len(prompts)), key=lambda i: prompts[i])
+    shared = [0] * len(prompts)
+    for a, b in itertools.pairwise(order):
+        x, y = prompts[a], prompts[b]
+        n = 0
+        limit = min(len(x), len(y))
+        while n < limit and x[n] == y[n]:
+            n += 1
+        shared[a], shared[b] = max(shared[a], n), max(shared[b], n)
+    shared = [min(n, len(p) - 1) if n >= MIN_SHARED_PREFIX else 0 for n, p in zip(shared, prompts, strict=True)]
+    once = sum(len(pre) for pre in {tuple(p[:n]) for p, n in zip(prompts, shared, strict=True) if n})
+    if (sum(shared) - once) * 8 < sum(len(p) for p in prompts):
+        return [0] * len(prompts)
+    return shared
+
+
+def _left_padded(prompts: list[list[int]], device: torch.device
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Left-padded ids (pad id 0, never read), their mask and positions counted from 0 at the first token."""
+    width = max(len(p) for p in prompts)
+    ids = torch.zeros((len(prompts), width), dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for i, prompt in enumerate(prompts):
+        if prompt:
+            ids[i, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
+            mask[i, width - len(prompt):] = 1
+    positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)
+    return ids.to(device), mask.to(device), positions.to(device)
 
 
 class LeanDecoder:
@@ -237,44 +294,85 @@ class LeanDecoder:
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         return _mm(self._rms(self.norm, x[:, -1, :]), *self.head)
 
-    def _prefill_rows(self, rows: slice, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """Run prompts ``ids`` (rows ``rows`` of the batch) into the cache; their last position's logits."""
-        width = ids.shape[1]
-        device = ids.device
-        valid = self.valid[rows, :width]
-        causal = torch.ones((width, width), dtype=torch.bool, device=device).tril()
-        # A padding query attends to nothing; let it see itself so its (unused) output stays finite.
-        mask = ((causal[None] & valid[:, None, :]) | torch.eye(width, dtype=torch.bool, device=device)[None])[:, None]
+    def _run(self, ids: torch.Tensor, positions: torch.Tensor, cache: torch.Tensor, columns: slice,
+             mask: torch.Tensor, last_mask: torch.Tensor | None) -> torch.Tensor | None:
+        """Run the tokens ``ids`` through every layer, their keys and values into ``cache[:, :, :, columns]``
+        (``cache``: these rows' view), attending over ``cache[:, :, :, :columns.stop]`` with ``mask``.
+
+        ``last_mask`` given: the last layer's attention and MLP run for the last position only (its mask
+        row), and its logits are returned; ``None``: the last layer only stores keys and values.
+        """
         x = torch.nn.functional.embedding(ids, self.embed.weight)
-        cache = self.cache[rows]  # a view: rows are a slice
         last = len(self.layers) - 1
-        for i in range(last):
+        for i in range(last + 1):
             q, k, v = self._project(i, x, positions)
-            cache[:, 2 * i, :, :width] = k
-            cache[:, 2 * i + 1, :, :width] = v
-            x = self._finish(i, x, q, k, v, mask)
-        # Last layer: every position's keys and values, the rest for the last position only.
-        q, k, v = self._project(last, x, positions)
-        cache[:, 2 * last, :, :width] = k
-        cache[:, 2 * last + 1, :, :width] = v
-        x = self._finish(last, x[:, -1:], q[:, :, -1:], k, v, valid[:, None, None, :])
-        return self._logits(x)
+            cache[:, 2 * i, :, columns] = k
+            cache[:, 2 * i + 1, :, columns] = v
+            keys, values = cache[:, 2 * i, :, : columns.stop], cache[:, 2 * i + 1, :, : columns.stop]
+            if i < last:
+                x = self._finish(i, x, q, keys, values, mask)
+            elif last_mask is not None:
+                return self._logits(self._finish(i, x[:, -1:], q[:, :, -1:], keys, values, last_mask))
+        return None
+
+    def _chunks(self, rows: int, width: int) -> list[slice]:
+        step = max(1, PREFILL_CHUNK_TOKENS // max(width, 1))
+        return [slice(a, min(a + step, rows)) for a in range(0, rows, step)]
+
+    def _queries_mask(self, valid: torch.Tensor, start: int) -> torch.Tensor:
+        """``(rows, 1, T, start + T)`` mask of T prompt queries at columns ``start ..``: every valid column
+        before them, causal among them; a padding query sees itself (its unused output stays finite)."""
+        width = valid.shape[1] - start
+        device = valid.device
+        own = torch.ones((width, width), dtype=torch.bool, device=device).tril()[None] & valid[:, None, start:]
+        own = own | torch.eye(width, dtype=torch.bool, device=device)[None]
+        before = valid[:, None, :start].expand(-1, width, -1)
+        return torch.cat([before, own], dim=-1)[:, None]
 
     def prefill(self, input_ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor,
                 budget: int) -> torch.Tensor:
         b, width = input_ids.shape
-        total = width + budget
         device = input_ids.device
-        # Uninitialised is safe: a column is written (prefill, or the step that adds it) before any read.
+        lengths = [int(n) for n in mask.sum(dim=1).tolist()]
+        prompts = [row[width - n:] for row, n in zip(input_ids.tolist(), lengths, strict=True)]
+        shared = _shared_prefixes(prompts)
+        prefixes = sorted({tuple(p[:n]) for p, n in zip(prompts, shared, strict=True) if n})
+        wp = max((len(pre) for pre in prefixes), default=0)
+        ws = max(n - k for n, k in zip(lengths, shared, strict=True))
+        total = wp + ws + budget
+        # Uninitialised is safe where a column is written before any read (prompt columns, and the step that
+        # adds a column); the prefix columns of rows without a prefix are zeroed below.
         self.cache = torch.empty((b, 2 * len(self.layers), self.kv_heads, total, self.head_dim),
                                  dtype=self.embed.weight.dtype, device=device)
         self.valid = torch.zeros((b, total), dtype=torch.bool, device=device)
-        self.valid[:, :width] = mask.bool()
-        self._tables(int(positions.max()) + budget + 1, device)
-        chunk = max(1, PREFILL_CHUNK_TOKENS // width)
-        logits = [self._prefill_rows(slice(a, a + chunk), input_ids[a:a + chunk], positions[a:a + chunk])
-                  for a in range(0, b, chunk)]
-        self.length = width
+        self._tables(max(lengths) + budget + 1, device)
+        if prefixes:
+            # Each shared prefix once (all layers' keys and values, no logits), then copied to its rows.
+            pre_ids, pre_mask, pre_pos = _left_padded([list(pre) for pre in prefixes], device)
+            pre_cache = torch.zeros((len(prefixes) + 1, *self.cache.shape[1:3], wp, self.head_dim),
+                                    dtype=self.cache.dtype, device=device)  # the last row stays 0
+            pre_valid = pre_mask.bool()
+            for rows in self._chunks(len(prefixes), wp):
+                self._run(pre_ids[rows], pre_pos[rows], pre_cache[rows], slice(0, wp),
+                          self._queries_mask(pre_valid[rows], 0), None)
+            which = {pre: j for j, pre in enumerate(prefixes)}
+            index = torch.tensor([which[tuple(p[:n])] if n else len(prefixes) for p, n in zip(prompts, shared,
+                                                                                             strict=True)],
+                                 dtype=torch.long, device=device)
+            torch.index_select(pre_cache, 0, index, out=self.cache[..., :wp, :])
+            self.valid[:, :wp] = torch.cat([pre_valid, pre_valid.new_zeros((1, wp))])[index]
+        suffixes = [p[n:] for p, n in zip(prompts, shared, strict=True)]
+        suf_ids, suf_mask, suf_pos = _left_padded(suffixes, device)
+        suf_pos = suf_pos + torch.tensor(shared, dtype=torch.long, device=device)[:, None]
+        self.valid[:, wp:wp + ws] = suf_mask.bool()
+        logits = []
+        for rows in self._chunks(b, wp + ws):
+            valid = self.valid[rows, : wp + ws]
+            out = self._run(suf_ids[rows], suf_pos[rows], self.cache[rows], slice(wp, wp + ws),
+                            self._queries_mask(valid, wp), valid[:, None, None, :])
+            assert out is not None
+            logits.append(out)
+        self.length = wp + ws
         return logits[0] if len(logits) == 1 else torch.cat(logits)
 
     def step(self, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:

@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 
+from parley.training import lean_forward
 from parley.training.config import PACK_ROW_TOKENS
 from parley.training.samples import TrainingSample
 
@@ -216,9 +217,12 @@ def packed_token_logprobs(model: Any, batch: PackedBatch, temperature: float = 1
     scale = temperature if temperature > 0 else 1.0
     if attention_mask is None:
         attention_mask = batch.attention_mask(model.get_input_embeddings().weight.dtype)
-    logits = model(input_ids=batch.input_ids, attention_mask=attention_mask,
-                   position_ids=batch.position_ids, logits_to_keep=batch.keep).logits
-    logits = logits.reshape(-1, logits.shape[-1])  # (kept nodes, V)
+    if lean_forward.supported(model):  # the last layer only at the kept nodes
+        logits = lean_forward.kept_logits(model, batch.input_ids, attention_mask, batch.position_ids, batch.keep)
+    else:
+        logits = model(input_ids=batch.input_ids, attention_mask=attention_mask,
+                       position_ids=batch.position_ids, logits_to_keep=batch.keep).logits
+        logits = logits.reshape(-1, logits.shape[-1])  # (kept nodes, V)
     logp_all = torch.log_softmax(logits.float() / scale, dim=-1)
     picked = logp_all[batch.sources, batch.targets]
     b, k = batch.completion_mask.shape
