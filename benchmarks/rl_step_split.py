@@ -164,6 +164,10 @@ def worker(args: argparse.Namespace) -> None:
         for p in profiles[1:]:
             stats.add(p)
         s: dict[str, float] = dict(clock.seconds)
+        # The lean decoder calls no embedding or LM-head module (the hooks above see only the model's own
+        # forward): take its prefill and per-token step from the profile where it ran.
+        s["prefill"] = max(s["prefill"], _cum(stats, "parley/llm/decoders.py", "prefill"))
+        s["decode forward"] = max(s["decode forward"], _cum(stats, "parley/llm/decoders.py", "step"))
         s["prompt rendering"] = _cum(stats, "parley/debate/prompts.py", "render")
         s["chat template"] = _cum(stats, "transformers/utils/chat_template_utils.py", "render_jinja_template")
         s["tokenisation"] = max(0.0, _cum(stats, "parley/llm/hf.py", "encode_prompt") - s["chat template"])

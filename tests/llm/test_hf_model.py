@@ -88,6 +88,33 @@ def test_batched_equals_unbatched_and_logprobs_match_forward(tiny_dir: Path) -> 
         )
 
 
+def test_dispatch_when_idle_starts_a_burst_at_once_and_leaves_later_requests_to_the_next_batch(
+        tiny_dir: Path) -> None:
+    """A window of 10 minutes: without the idle marker every batch would wait it out (the test would time
+    out); with it, a burst of turns (some one task deeper, as under asyncio.gather) is one batch, and a
+    request sent after its caller slept is a second batch."""
+    model = HFChatModel.from_pretrained(tiny_dir, batch_size=32, batch_wait_ms=600_000, dispatch_when_idle=True)
+    params = SamplingParams(max_new_tokens=3, seed=1)
+
+    async def burst() -> None:
+        direct = [model.complete(_messages(i), params) for i in range(3)]
+        nested = [asyncio.gather(model.complete(_messages(i), params)) for i in range(3, 5)]
+        await asyncio.gather(*direct, *nested)
+        assert model.batches_run == 1
+        first = asyncio.ensure_future(model.complete(_messages(5), params))
+        await asyncio.sleep(0.5)  # the first request's batch has started without it
+        await asyncio.gather(first, model.complete(_messages(6), params))
+
+    async def run() -> None:
+        try:
+            await asyncio.wait_for(burst(), timeout=120)
+        finally:
+            await model.aclose()
+
+    asyncio.run(run())
+    assert model.batches_run == 3
+
+
 def test_same_seed_reproduces_and_no_seed_varies(tiny_dir: Path) -> None:
     model = HFChatModel.from_pretrained(tiny_dir)
     p = SamplingParams(temperature=1.0, max_new_tokens=10, seed=7)

@@ -14,6 +14,13 @@ every in-flight turn of an RL step (all debates at the same stage) lands in the 
 being split by a fixed window that the prompt rendering of the burst outlasts. Because each request
 samples from its own generator seeded by ``SamplingParams.seed``, results do not depend on how
 requests were grouped (see ``sampling``).
+With ``dispatch_when_idle`` (set by the trainer, whose debates move in lockstep) the worker does not
+wait out the last ``batch_wait_ms`` of a burst: each event loop that sent a request also queues a
+marker with ``loop.call_soon``, which runs only after every task that was ready in that loop iteration
+has run (asyncio runs one iteration's ready callbacks before the ones they schedule), i.e. after the
+whole burst of turns woken by one batch's results has been queued; when every loop with a request in
+the batch has sent its marker, the batch starts at once. (A request sent later, e.g. after a task
+awaited something else, joins the next batch; the window and cap still apply.)
 Requests with the same seed and the same prompt give the same completion: give independent samples
 different seeds. A request without a seed gets a fresh random one.
 
@@ -59,6 +66,18 @@ class _Pending:
     enqueued: float
 
 
+#: Loop iterations a ``dispatch_when_idle`` marker waits: the burst's own tasks run in the first, tasks
+#: they start (``asyncio.gather``, ``asyncio.wait_for``) in the next.
+IDLE_ITERATIONS = 2
+
+
+@dataclass
+class _Drained:
+    """Marker queued by ``loop.call_soon`` after a request: the loop's ready tasks have all run."""
+
+    loop: int
+
+
 class HFChatModel(ChatModel):
     """A local transformers causal LM behind parley's :class:`ChatModel` interface.
 
@@ -72,6 +91,8 @@ class HFChatModel(ChatModel):
         ignore_eos: never stop on EOS / ``<|end|>`` (benchmarks that need fixed lengths).
         lean: use the lean Llama-family decoder where it applies (:mod:`parley.llm.decoders`);
             ``False`` runs the model's own forward for every step.
+        dispatch_when_idle: start a batch as soon as every event loop with a request in it has run all
+            its ready tasks (see the module docstring), instead of waiting ``batch_wait_ms`` more.
 
     ``timer`` (a :class:`~parley.llm.timing.PhaseTimer`, default ``None``) collects the time of prompt
     encoding and of each sampling phase when a benchmark sets it.
@@ -88,6 +109,7 @@ class HFChatModel(ChatModel):
         num_threads: int | None = None,
         ignore_eos: bool = False,
         lean: bool = True,
+        dispatch_when_idle: bool = False,
     ) -> None:
         if getattr(tokenizer, "chat_template", None) is None:
             raise ValueError(f"model {name!r}: the tokenizer has no chat template")
@@ -100,6 +122,8 @@ class HFChatModel(ChatModel):
         self.batch_wait_s = max(0.0, batch_wait_ms) / 1000.0
         self.ignore_eos = ignore_eos
         self.lean = lean
+        self.dispatch_when_idle = dispatch_when_idle
+        self._marking: set[int] = set()  # loops with a marker scheduled (touched on their own threads)
         self.timer: PhaseTimer | None = None
         self.max_positions: int | None = getattr(model.config, "max_position_embeddings", None)
         self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
@@ -113,7 +137,7 @@ class HFChatModel(ChatModel):
 
             torch.set_num_threads(num_threads)
         self._model_lock = threading.Lock()
-        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._queue: queue.Queue[_Pending | _Drained | None] = queue.Queue()
         self._state_lock = threading.Lock()
         self._worker: threading.Thread | None = None
         self._closed = False
@@ -133,8 +157,9 @@ class HFChatModel(ChatModel):
         num_threads: int | None = None,
         ignore_eos: bool = False,
         lean: bool = True,
+        dispatch_when_idle: bool = False,
     ) -> HFChatModel:
-        """Load model and tokenizer from a ``save_pretrained`` directory."""
+        """Load model and tokenizer from a ``save_pretrained`` directory (keywords as for the class)."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -161,6 +186,7 @@ class HFChatModel(ChatModel):
             num_threads=num_threads,
             ignore_eos=ignore_eos,
             lean=lean,
+            dispatch_when_idle=dispatch_when_idle,
         )
 
     @classmethod
@@ -323,7 +349,17 @@ class HFChatModel(ChatModel):
                 )
                 self._worker.start()
             self._queue.put(item)
+        if self.dispatch_when_idle and id(loop) not in self._marking:
+            self._marking.add(id(loop))
+            loop.call_soon(self._mark_drained, loop, IDLE_ITERATIONS)
         return await future
+
+    def _mark_drained(self, loop: asyncio.AbstractEventLoop, iterations: int) -> None:
+        if iterations > 1:  # tasks started by the burst (gather, wait_for) run one iteration later
+            loop.call_soon(self._mark_drained, loop, iterations - 1)
+            return
+        self._marking.discard(id(loop))
+        self._queue.put(_Drained(id(loop)))
 
     def _collect(self, first: _Pending) -> tuple[list[_Pending], bool]:
         """The first request plus whatever arrives within ``batch_wait_s``; and whether to stop."""
@@ -331,6 +367,7 @@ class HFChatModel(ChatModel):
         now = time.monotonic()
         cap = now + max(0.05, 10 * self.batch_wait_s)
         deadline = min(now + self.batch_wait_s, cap)
+        drained: set[int] = set()
         while len(batch) < self.batch_size:
             remaining = deadline - time.monotonic()
             try:
@@ -339,6 +376,12 @@ class HFChatModel(ChatModel):
                 break
             if item is None:
                 return batch, True
+            if isinstance(item, _Drained):
+                drained.add(item.loop)
+                if {id(p.loop) for p in batch} <= drained:
+                    break
+                continue
+            drained.discard(id(item.loop))
             batch.append(item)
             deadline = min(time.monotonic() + self.batch_wait_s, cap)
         return batch, False
@@ -350,6 +393,8 @@ class HFChatModel(ChatModel):
             first = self._queue.get()
             if first is None:
                 break
+            if isinstance(first, _Drained):
+                continue
             batch, stop = self._collect(first)
             batch = [p for p in batch if not p.future.cancelled()]
             if not batch:

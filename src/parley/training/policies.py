@@ -218,12 +218,13 @@ class PolicySet:
                 reference = lora_reference if trainable else None
                 sampler: HFChatModel = AdapterChatModel(model, tokenizer, adapter=pid, lock=shared_lock,
                                                         name=f"policy:{pid}", batch_size=batch_size,
-                                                        batch_wait_ms=5.0, num_threads=num_threads)
+                                                        batch_wait_ms=5.0, num_threads=num_threads,
+                                                        dispatch_when_idle=True)
             else:
                 model, adapter, params = (base if i == 0 else copy.deepcopy(base)), None, None
                 reference = _frozen(copy.deepcopy(model)) if trainable and cfg.use_reference else None
                 sampler = HFChatModel(model, tokenizer, name=f"policy:{pid}", batch_size=batch_size,
-                                      batch_wait_ms=5.0, num_threads=num_threads)
+                                      batch_wait_ms=5.0, num_threads=num_threads, dispatch_when_idle=True)
             optimizer = scheduler = None
             if trainable:
                 lrs = {lr for r in members if r in cfg.policy.roles and (lr := cfg.policy.roles[r].lr) is not None}
