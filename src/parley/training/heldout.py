@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from parley.aio import run_coroutine
 from parley.data import load_problems
 from parley.data.problem import Problem
 from parley.debate.context import AgentPool, derive_seed
@@ -102,7 +103,7 @@ class HeldOutEvaluator:
         out: dict[str, float] = {"eval/question_overlap": self.overlap}
         directory = self.run_dir / "eval" / f"step-{step:06d}"
         for name in self.cfg.train.eval.protocols:
-            rows, roles = asyncio.run(evaluate_policies(self.problems, self.agents, self.cfg, self.scorer, name,
+            rows, roles = run_coroutine(evaluate_policies(self.problems, self.agents, self.cfg, self.scorer, name,
                                                         self.run_id))
             _write_jsonl(directory / f"{name}.jsonl", rows)
             _write_json(directory / f"{name}.roles.json", roles)

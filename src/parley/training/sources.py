@@ -16,12 +16,12 @@ holds the same global :class:`StepBatch`.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from parley.aio import run_coroutine
 from parley.data.problem import Problem
 from parley.debate.context import AgentPool, derive_seed
 from parley.debate.prompts import PromptSet
@@ -103,7 +103,7 @@ class OnlineRollouts:
 
     def next_batch(self, step: int) -> StepBatch:
         problems = self.sampler.next(self.cfg.train.problems_per_step)
-        local = asyncio.run(collect_rollouts(self.group.shard(problems), agents=self.agents, cfg=self.cfg,
+        local = run_coroutine(collect_rollouts(self.group.shard(problems), agents=self.agents, cfg=self.cfg,
                                              scorer=self.scorer, step=step, run_id=self.run_id,
                                              config_hash=self.digest, prompts=self.prompts))
         batch = gather_rollouts(self.group, local)
@@ -112,7 +112,7 @@ class OnlineRollouts:
         needs = counterfactual_inputs(self.cfg.train.shaping)
         if needs:
             t0 = time.perf_counter()
-            result = gather_counterfactuals(self.group, asyncio.run(self._counterfactuals(local, step)))
+            result = gather_counterfactuals(self.group, run_coroutine(self._counterfactuals(local, step)))
             keep = set(result.debate_ids)
             out.kept = [t.debate_id in keep for t in out.transcripts]
             out.counterfactual_outcomes, out.baselines = result.outcomes, result.baselines
