@@ -34,7 +34,7 @@ STRATEGIES: list[dict[str, Any]] = [
 ]
 
 FULL: dict[str, Any] = {"recipe": {}, "train_size": 2000, "heldout_size": 300, "steps": 24, "problems_per_step": 16,
-                        "group_size": 4, "coma_fraction": 0.5, "lr": 2e-4, "seeds": [0, 1], "sc_temperature": 0.7}
+                        "group_size": 4, "coma_fraction": 0.5, "lr": 2e-4, "seeds": [0, 1, 2], "sc_temperature": 0.7}
 QUICK: dict[str, Any] = {"recipe": {"train_problems": 300, "steps": 200, "hidden_size": 64, "intermediate_size": 192},
                          "train_size": 40, "heldout_size": 40, "steps": 2, "problems_per_step": 4, "group_size": 2,
                          "coma_fraction": 0.5, "lr": 1e-3, "seeds": [0, 1], "sc_temperature": 0.7}

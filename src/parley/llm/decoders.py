@@ -162,8 +162,7 @@ def lean_supported(model: Any, *, training: bool = False) -> bool:
 
 
 #: Prompt positions per prefill chunk: the prompts are run a few rows at a time so each operator's
-#: activations stay in the core's cache (on the tiny model 32 x 70 positions in one pass: 42 ms; in
-#: chunks of about 512: 28 ms, measured with ``benchmarks/rollout_reference.py``'s model).
+#: activations stay in the core's cache (``benchmarks/prefill.py`` compares chunk sizes; docs/performance.md).
 PREFILL_CHUNK_TOKENS = 512
 
 
@@ -172,9 +171,8 @@ PREFILL_CHUNK_TOKENS = 512
 MIN_SHARED_PREFIX = 8
 
 #: Work (positions saved x decoder parameters) below which sharing prefixes is not worth its second
-#: prefill pass: on the tiny model (0.4 M decoder parameters) saving a third of a 25 x 77 prefill gained
-#: nothing (17.7 vs 17.9 ms) and smaller calls lost; on SmolLM2-135M 16 rows x 85 with G = 4 groups went
-#: from 2.78 s to 1.79 s (measured 2026-12-01 with the rollouts of ``benchmarks/rl_step_split.py``).
+#: prefill pass: it pays on SmolLM2-135M, not on the tiny model, whose prefill is mostly per-operator
+#: overhead (``benchmarks/prefill.py``; figures in docs/performance.md).
 SHARE_MIN_WORK = 1e9
 
 
@@ -234,9 +232,11 @@ class LeanDecoder:
     model's shapes; larger models use transposed views, as ``linear`` does).
     """
 
-    def __init__(self, model: Any, *, share_min_work: float = SHARE_MIN_WORK) -> None:
+    def __init__(self, model: Any, *, share_min_work: float = SHARE_MIN_WORK,
+                 prefill_chunk_tokens: int = PREFILL_CHUNK_TOKENS) -> None:
         self.model = model
         self.share_min_work = share_min_work
+        self.prefill_chunk_tokens = prefill_chunk_tokens
         inner = model.model
         self.embed = inner.embed_tokens
         self.layers = list(inner.layers)
@@ -330,7 +330,7 @@ class LeanDecoder:
         return None
 
     def _chunks(self, rows: int, width: int) -> list[slice]:
-        step = max(1, PREFILL_CHUNK_TOKENS // max(width, 1))
+        step = max(1, self.prefill_chunk_tokens // max(width, 1))
         return [slice(a, min(a + step, rows)) for a in range(0, rows, step)]
 
     def _queries_mask(self, valid: torch.Tensor, start: int) -> torch.Tensor:
