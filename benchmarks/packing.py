@@ -82,12 +82,16 @@ def main() -> int:
     cost = position_cost(model)
     tokens = sum(len(s.context_ids) + len(s.completion_ids) for s in samples)
     padded = sum(pad_batch(c).input_ids.numel() for c in micro_batches(samples, args.micro_batch))
-    packed = sum(pack_batch(c, max_row_tokens=configs["prefix"].pack_row_tokens, position_cost=cost).nodes
-                 for c in micro_batches(samples, args.micro_batch, order="tokens"))
+    packs = [pack_batch(c, max_row_tokens=configs["prefix"].pack_row_tokens, position_cost=cost)
+             for c in micro_batches(samples, args.micro_batch, order="tokens")]
+    packed = sum(pb.nodes for pb in packs)
+    kept = sum(int(pb.keep.sum()) for pb in packs)
     print(f"{args.model}: {len(samples)} samples ({', '.join(roles)}) of {args.problems} problems from {args.store}, "
           f"{tokens} tokens; micro-batches of {args.micro_batch}, {'LoRA r=' + str(args.lora) if args.lora else 'full'}"
           f" fine-tune, {args.threads} thread(s)")
-    print(f"positions computed: padded {padded}, packed {packed} ({padded / packed:.2f}x fewer)")
+    print(f"positions computed: padded {padded}, packed {packed} ({padded / packed:.2f}x fewer); "
+          f"{kept} of the packed positions predict a completion token (the rest is context: "
+          f"{1 - kept / max(packed, 1):.0%})")
     times: dict[str, list[float]] = {layout: [] for layout in configs}
     for _ in range(args.repeats):
         for layout, cfg in configs.items():

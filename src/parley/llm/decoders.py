@@ -390,17 +390,30 @@ class LeanDecoder:
         return logits[0] if len(logits) == 1 else torch.cat(logits)
 
     def step(self, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        # One token per row: activations stay 2-D (rows, hidden), the rotary rows are looked up once for
+        # every layer, queries / keys / values are views of the projection (no transposes).
         col = self.length
         self.valid[:, col] = True
         mask = self.valid[:, None, None, : col + 1]
-        x = torch.nn.functional.embedding(ids[:, None], self.embed.weight)
-        for i in range(len(self.layers)):
-            q, k, v = self._project(i, x, positions[:, None])
-            self.cache[:, 2 * i, :, col:col + 1] = k
-            self.cache[:, 2 * i + 1, :, col:col + 1] = v
-            x = self._finish(i, x, q, self.cache[:, 2 * i, :, : col + 1], self.cache[:, 2 * i + 1, :, : col + 1], mask)
+        b = ids.shape[0]
+        x = torch.nn.functional.embedding(ids, self.embed.weight)
+        cos, sin = self.cos[positions][:, None], self.sin[positions][:, None]
+        qk_width, heads = self.q_width + self.kv_width, self.heads
+        for i, layer in enumerate(self.layers):
+            qkv = _mm(self._rms(layer.input_layernorm, x), *self.qkv[i])
+            qk = qkv[:, :qk_width].view(b, -1, self.head_dim)
+            qk = qk * cos + qk.roll(self.head_dim // 2, dims=-1) * sin
+            self.cache[:, 2 * i, :, col] = qk[:, heads:]
+            self.cache[:, 2 * i + 1, :, col] = qkv[:, qk_width:].view(b, -1, self.head_dim)
+            out = torch.nn.functional.scaled_dot_product_attention(
+                qk[:, :heads, None], self.cache[:, 2 * i, :, : col + 1], self.cache[:, 2 * i + 1, :, : col + 1],
+                attn_mask=mask, scale=self.scaling, enable_gqa=self.kv_heads != heads)
+            x = x + _mm(out.reshape(b, -1), *self.o[i])
+            gate, up = _mm(self._rms(layer.post_attention_layernorm, x), *self.gate_up[i]).chunk(2, dim=-1)
+            act = torch.nn.functional.silu(gate) if self.silu else layer.mlp.act_fn(gate)
+            x = x + _mm(act * up, *self.down[i])
         self.length += 1
-        return self._logits(x)
+        return _mm(self._rms(self.norm, x), *self.head)
 
     def select(self, index: torch.Tensor) -> None:
         # Only the filled columns are copied (the rest is written before it is read).

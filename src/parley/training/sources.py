@@ -17,7 +17,8 @@ holds the same global :class:`StepBatch`.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,6 +27,7 @@ from parley.data.problem import Problem
 from parley.debate.context import AgentPool, derive_seed
 from parley.debate.prompts import PromptSet
 from parley.debate.types import Transcript
+from parley.llm.hf import HFChatModel
 from parley.rewards.shaping import required_inputs
 from parley.rewards.signals import DebateSignals
 from parley.training.config import TrainRunConfig
@@ -76,6 +78,26 @@ class RolloutSource(Protocol):
     def restore(self, state: dict[str, Any]) -> None: ...
 
 
+@contextmanager
+def _windowed(*pools: AgentPool | None) -> Iterator[None]:
+    """The pools' local samplers batch by their arrival window, not ``dispatch_when_idle``, meanwhile.
+
+    Counterfactual rollouts start as the slots of their concurrency limit free up (after a finished
+    rollout's scoring thread), so their requests trickle in rather than arrive as one burst per turn:
+    starting a batch whenever the event loop is idle split them into many small batches (the demo's coma
+    arm: 3.2 -> 7.9 s of counterfactuals per step); the window gathers them.
+    """
+    models = [m for pool in pools if pool is not None for m in pool.models() if isinstance(m, HFChatModel)]
+    before = [m.dispatch_when_idle for m in models]
+    for m in models:
+        m.dispatch_when_idle = False
+    try:
+        yield
+    finally:
+        for m, value in zip(models, before, strict=True):
+            m.dispatch_when_idle = value
+
+
 class OnlineRollouts:
     """Fresh debates of the current policies each step, plus the counterfactuals shaping needs."""
 
@@ -112,7 +134,8 @@ class OnlineRollouts:
         needs = counterfactual_inputs(self.cfg.train.shaping)
         if needs:
             t0 = time.perf_counter()
-            result = gather_counterfactuals(self.group, run_coroutine(self._counterfactuals(local, step)))
+            with _windowed(self.agents, self.reference):
+                result = gather_counterfactuals(self.group, run_coroutine(self._counterfactuals(local, step)))
             keep = set(result.debate_ids)
             out.kept = [t.debate_id in keep for t in out.transcripts]
             out.counterfactual_outcomes, out.baselines = result.outcomes, result.baselines
