@@ -21,7 +21,6 @@ No fixed target: the figures justify the two constants (docs/performance.md reco
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import sys
 import time
@@ -104,7 +103,7 @@ def main() -> int:
         for name, v in times.items():
             print(f"  {name:>7}: {med[name]:8.1f} ms per prefill (median; runs {', '.join(f'{x:.1f}' for x in v)})")
         params = sum(q.numel() for layer in model.model.layers for q in layer.parameters())
-        default_shares = any(decoders._shared_prefixes(rows, math.ceil(decoders.SHARE_MIN_WORK / params)))
+        default_shares = any(decoders._shared_prefixes(rows, decoders.SHARE_MIN_WORK / params))
         print(f"sharing prefixes vs whole prompts: {med['whole'] / med['shared']:.2f}x; the default "
               f"(SHARE_MIN_WORK={decoders.SHARE_MIN_WORK:g}, {params / 1e6:.1f} M decoder parameters) "
               f"{'shares' if default_shares else 'does not share'} here")

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import math
 from typing import Any, Protocol
 
 import torch
@@ -176,7 +175,7 @@ MIN_SHARED_PREFIX = 8
 SHARE_MIN_WORK = 1e9
 
 
-def _shared_prefixes(prompts: list[list[int]], min_saved: int = 1) -> list[int]:
+def _shared_prefixes(prompts: list[list[int]], min_saved: float = 1) -> list[int]:
     """Per prompt, how many of its first tokens the prefill computes once with other prompts: its longest
     common prefix with any other prompt (at least :data:`MIN_SHARED_PREFIX`, at most all but its last
     token, whose logits start sampling); all 0 when sharing would save fewer than ``min_saved`` positions
@@ -349,7 +348,7 @@ class LeanDecoder:
         device = input_ids.device
         lengths = [int(n) for n in mask.sum(dim=1).tolist()]
         prompts = [row[width - n:] for row, n in zip(input_ids.tolist(), lengths, strict=True)]
-        shared = _shared_prefixes(prompts, min_saved=math.ceil(self.share_min_work / max(self.decoder_params, 1)))
+        shared = _shared_prefixes(prompts, min_saved=self.share_min_work / max(self.decoder_params, 1))
         prefixes = sorted({tuple(p[:n]) for p, n in zip(prompts, shared, strict=True) if n})
         wp = max((len(pre) for pre in prefixes), default=0)
         ws = max(n - k for n, k in zip(lengths, shared, strict=True))
