@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import torch
@@ -197,16 +198,17 @@ def _shared_prefixes(prompts: list[list[int]], min_saved: float = 1) -> list[int
     return shared
 
 
-def _left_padded(prompts: list[list[int]], device: torch.device
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Left-padded ids (pad id 0, never read), their mask and positions counted from 0 at the first token."""
+def left_pad(
+    prompts: Sequence[Sequence[int]], pad_id: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Left-padded ``(input_ids, attention_mask, position_ids)`` for ``prompts``."""
     width = max(len(p) for p in prompts)
-    ids = torch.zeros((len(prompts), width), dtype=torch.long)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(prompts), width), dtype=torch.long)
     for i, prompt in enumerate(prompts):
         if prompt:
-            ids[i, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
-            mask[i, width - len(prompt):] = 1
+            ids[i, width - len(prompt) :] = torch.tensor(list(prompt), dtype=torch.long)
+            mask[i, width - len(prompt) :] = 1
     positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)
     return ids.to(device), mask.to(device), positions.to(device)
 
@@ -233,7 +235,6 @@ class LeanDecoder:
 
     def __init__(self, model: Any, *, share_min_work: float = SHARE_MIN_WORK,
                  prefill_chunk_tokens: int = PREFILL_CHUNK_TOKENS) -> None:
-        self.model = model
         self.share_min_work = share_min_work
         self.prefill_chunk_tokens = prefill_chunk_tokens
         inner = model.model
@@ -295,11 +296,14 @@ class LeanDecoder:
     def _finish(self, i: int, x: torch.Tensor, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
                 mask: torch.Tensor) -> torch.Tensor:
         """Attention of ``q`` over ``keys``/``values``, then layer ``i``'s output projection and MLP."""
-        layer = self.layers[i]
         b, q_len, _ = x.shape
         out = torch.nn.functional.scaled_dot_product_attention(
             q, keys, values, attn_mask=mask, scale=self.scaling, enable_gqa=self.kv_heads != self.heads)
-        x = x + _mm(out.transpose(1, 2).reshape(b, q_len, -1), *self.o[i])
+        return self._mlp(i, x + _mm(out.transpose(1, 2).reshape(b, q_len, -1), *self.o[i]))
+
+    def _mlp(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """``x`` plus layer ``i``'s MLP of its post-attention norm (any leading shape)."""
+        layer = self.layers[i]
         gate, up = _mm(self._rms(layer.post_attention_layernorm, x), *self.gate_up[i]).chunk(2, dim=-1)
         act = torch.nn.functional.silu(gate) if self.silu else layer.mlp.act_fn(gate)
         return x + _mm(act * up, *self.down[i])
@@ -361,7 +365,7 @@ class LeanDecoder:
         self._tables(max(lengths) + budget + 1, device)
         if prefixes:
             # Each shared prefix once (all layers' keys and values, no logits), then copied to its rows.
-            pre_ids, pre_mask, pre_pos = _left_padded([list(pre) for pre in prefixes], device)
+            pre_ids, pre_mask, pre_pos = left_pad(prefixes, 0, device)  # pad ids are never read
             pre_cache = torch.zeros((len(prefixes) + 1, *self.cache.shape[1:3], wp, self.head_dim),
                                     dtype=self.cache.dtype, device=device)  # the last row stays 0
             pre_valid = pre_mask.bool()
@@ -375,7 +379,7 @@ class LeanDecoder:
             torch.index_select(pre_cache, 0, index, out=self.cache[..., :wp, :])
             self.valid[:, :wp] = torch.cat([pre_valid, pre_valid.new_zeros((1, wp))])[index]
         suffixes = [p[n:] for p, n in zip(prompts, shared, strict=True)]
-        suf_ids, suf_mask, suf_pos = _left_padded(suffixes, device)
+        suf_ids, suf_mask, suf_pos = left_pad(suffixes, 0, device)
         suf_pos = suf_pos + torch.tensor(shared, dtype=torch.long, device=device)[:, None]
         self.valid[:, wp:wp + ws] = suf_mask.bool()
         logits = []
@@ -407,10 +411,7 @@ class LeanDecoder:
             out = torch.nn.functional.scaled_dot_product_attention(
                 qk[:, :heads, None], self.cache[:, 2 * i, :, : col + 1], self.cache[:, 2 * i + 1, :, : col + 1],
                 attn_mask=mask, scale=self.scaling, enable_gqa=self.kv_heads != heads)
-            x = x + _mm(out.reshape(b, -1), *self.o[i])
-            gate, up = _mm(self._rms(layer.post_attention_layernorm, x), *self.gate_up[i]).chunk(2, dim=-1)
-            act = torch.nn.functional.silu(gate) if self.silu else layer.mlp.act_fn(gate)
-            x = x + _mm(act * up, *self.down[i])
+            x = self._mlp(i, x + _mm(out.reshape(b, -1), *self.o[i]))
         self.length += 1
         return _mm(self._rms(self.norm, x), *self.head)
 

@@ -50,11 +50,11 @@ from typing import Any, Literal
 
 import torch
 
-from parley.llm.decoders import cache_kwarg, make_decoder
+from parley.llm.decoders import cache_kwarg, left_pad, make_decoder
 from parley.llm.timing import PhaseTimer, maybe
 from parley.llm.types import SamplingParams
 
-__all__ = ["SampleResult", "cache_kwarg", "generate", "sample_tokens", "sequence_logprobs"]
+__all__ = ["SampleResult", "cache_kwarg", "generate", "left_pad", "sample_tokens", "sequence_logprobs"]
 
 #: Finished rows are dropped from the batch (and its KV cache) once they are at least this fraction
 #: (numerator, denominator) of its rows: each drop copies the cache, so one per finished row cost more
@@ -125,21 +125,6 @@ def sample_tokens(
         ids[rows] = _nucleus_sample(logp[rows], top_ps[rows], uniforms[rows])
     ids = torch.where(greedy, logits.argmax(dim=-1), ids)
     return ids, logp.gather(1, ids[:, None]).squeeze(1)
-
-
-def left_pad(
-    prompts: Sequence[Sequence[int]], pad_id: int, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Left-padded ``(input_ids, attention_mask, position_ids)`` for ``prompts``."""
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for i, prompt in enumerate(prompts):
-        if prompt:
-            ids[i, width - len(prompt) :] = torch.tensor(list(prompt), dtype=torch.long)
-            mask[i, width - len(prompt) :] = 1
-    positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)
-    return ids.to(device), mask.to(device), positions.to(device)
 
 
 def budgets_of(prompts: Sequence[Sequence[int]], params: Sequence[SamplingParams],
