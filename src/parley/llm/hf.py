@@ -45,6 +45,7 @@ from typing import Any
 
 from parley.config.models import ModelConfig
 from parley.llm.base import ChatModel
+from parley.llm.chat_encoding import ChatEncoder
 from parley.llm.errors import LLMError, ProviderError
 from parley.llm.timing import PhaseTimer, maybe
 from parley.llm.types import Completion, Message, SamplingParams, Usage
@@ -117,6 +118,7 @@ class HFChatModel(ChatModel):
             raise ValueError(f"batch_size={batch_size}: must be >= 1")
         self.model = model.eval()
         self.tokenizer = tokenizer
+        self.chat_encoder = ChatEncoder(tokenizer)
         self.name = name
         self.batch_size = batch_size
         self.batch_wait_s = max(0.0, batch_wait_ms) / 1000.0
@@ -228,12 +230,10 @@ class HFChatModel(ChatModel):
         return True
 
     def encode_prompt(self, messages: Sequence[Message]) -> list[int]:
-        """The exact ids fed to the model: the chat template with the assistant generation prompt."""
+        """The exact ids fed to the model: the chat template with the assistant generation prompt
+        (:class:`~parley.llm.chat_encoding.ChatEncoder`: ``apply_chat_template``'s ids, computed faster)."""
         with maybe(self.timer, "prompt_encoding"):
-            ids = self.tokenizer.apply_chat_template(
-                [dict(m) for m in messages], add_generation_prompt=True, tokenize=True, return_dict=False
-            )
-            return [int(i) for i in ids]
+            return self.chat_encoder.encode(messages)
 
     def decode(self, ids: Sequence[int]) -> str:
         """Text of ``ids`` with special tokens removed."""

@@ -95,6 +95,8 @@ def sample_tokens(
     uniforms: torch.Tensor,
     *,
     any_nucleus: bool | None = None,
+    any_greedy: bool | None = None,
+    unit_temperature: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Choose one token per row by inverse-CDF sampling; return ``(ids, logprobs)``.
 
@@ -107,23 +109,36 @@ def sample_tokens(
         uniforms: ``(B,)`` numbers in ``[0, 1)``, one per row.
         any_nucleus: whether some sampled row has ``top_p < 1`` (``None``: look; passing it saves a
             device-to-host sync on accelerators).
+        any_greedy: whether some row has ``temperature == 0`` (``None``: look).
+        unit_temperature: every row's temperature is 1 (the division by it is then skipped: exact, since
+            ``x / 1 == x`` in floating point). The caller knows its rows' parameters on the host, so passing
+            these flags leaves out operators that change nothing (half the cost of a small batch's call).
     """
-    greedy = temperatures <= 0
-    scale = torch.where(greedy, torch.ones_like(temperatures), temperatures)
-    logp = torch.log_softmax(logits / scale[:, None], dim=-1)
+    if any_greedy is None:
+        any_greedy = bool((temperatures <= 0).any())
+    greedy = temperatures <= 0 if any_greedy else None
+    if greedy is not None:
+        scale = torch.where(greedy, torch.ones_like(temperatures), temperatures)
+        logp = torch.log_softmax(logits / scale[:, None], dim=-1)
+    elif unit_temperature:
+        logp = torch.log_softmax(logits, dim=-1)
+    else:
+        logp = torch.log_softmax(logits / temperatures[:, None], dim=-1)
     cum = logp.exp().cumsum(dim=-1)
     total = cum[:, -1]
     # Strictly below the total, so the search lands on a token of non-zero probability.
     target = torch.minimum(uniforms * total, torch.nextafter(total, torch.zeros_like(total)))
     ids = torch.searchsorted(cum, target[:, None].contiguous(), right=True).squeeze(1)
     ids = ids.clamp(max=logits.shape[-1] - 1)
-    nucleus = (top_ps < 1.0) & ~greedy
-    if any_nucleus is None:
-        any_nucleus = bool(nucleus.any())
-    if any_nucleus:
-        rows = nucleus.nonzero().squeeze(1)
-        ids[rows] = _nucleus_sample(logp[rows], top_ps[rows], uniforms[rows])
-    ids = torch.where(greedy, logits.argmax(dim=-1), ids)
+    if any_nucleus is None or any_nucleus:
+        nucleus = (top_ps < 1.0) if greedy is None else (top_ps < 1.0) & ~greedy
+        if any_nucleus is None:
+            any_nucleus = bool(nucleus.any())
+        if any_nucleus:
+            rows = nucleus.nonzero().squeeze(1)
+            ids[rows] = _nucleus_sample(logp[rows], top_ps[rows], uniforms[rows])
+    if greedy is not None:
+        ids = torch.where(greedy, logits.argmax(dim=-1), ids)
     return ids, logp.gather(1, ids[:, None]).squeeze(1)
 
 
@@ -240,6 +255,8 @@ def generate(
     temps = torch.tensor([p.temperature for p in params], dtype=torch.float32, device=device)
     top_ps = torch.tensor([p.top_p for p in params], dtype=torch.float32, device=device)
     nucleus_rows = {i for i, p in enumerate(params) if p.top_p < 1.0 and p.temperature > 0}
+    greedy_rows = {i for i, p in enumerate(params) if p.temperature <= 0}
+    unit = all(p.temperature == 1.0 for p in params)
     string_rows = {i for i, p in enumerate(params) if p.stop}
     stops = torch.tensor(sorted({int(t) for t in stop_token_ids}), dtype=torch.long, device=device)
     # Row n of the outputs (and of the uniforms) is scratch: finished rows still in the batch write there.
@@ -253,11 +270,12 @@ def generate(
     live = torch.ones(n, dtype=torch.bool, device=device)
     rows = torch.arange(n, device=device)
     partial: dict[int, list[int]] = {i: [] for i in string_rows}  # host ids of rows with stop strings
-    any_nucleus = bool(nucleus_rows)
+    any_nucleus, any_greedy = bool(nucleus_rows), bool(greedy_rows)
     running, t = n, 0
     while True:
         with maybe(timer, "sampling"):
-            ids, lps = sample_tokens(logits.float(), temps, top_ps, uniforms[rows, t], any_nucleus=any_nucleus)
+            ids, lps = sample_tokens(logits.float(), temps, top_ps, uniforms[rows, t], any_nucleus=any_nucleus,
+                                     any_greedy=any_greedy, unit_temperature=unit)
         with maybe(timer, "bookkeeping"):
             out_ids[rows, t] = ids
             out_lps[rows, t] = lps
@@ -290,6 +308,8 @@ def generate(
                 temps, top_ps = temps[index], top_ps[index]
                 active = [active[j] for j in keep]
                 live = torch.ones(len(keep), dtype=torch.bool, device=device)
+                # (rows that finished but stay in the batch keep their greedy handling: no division by 0)
+                any_greedy = any(i in greedy_rows for i in active if i is not None)
             else:
                 # Finished rows stay in the batch until enough have: they sample into the scratch row.
                 gone = torch.tensor(finished, dtype=torch.long, device=device)
