@@ -16,6 +16,12 @@ on the one-digit problems it scores 0, every advantage is 0 and the new side's o
 sample, which would flatter the new side.) Each side's share of completion tokens with a non-zero
 advantage (trained, not skipped) is printed so the two sides' work can be compared.
 
+Threads: each side runs with its own default unless ``--threads N`` sets ``model.num_threads`` for both.
+The old code sets half the cores for its samplers (one thread here), and more was slower there (its
+batcher thread and the trainer's main thread each formed an OpenMP team: see ``parley.llm.compute``); the
+new trainer runs its samplers' forwards and its optimisation on one compute thread with every usable CPU.
+The CPU-time line (and its "cores busy" figure) shows the work per core beside the wall-clock speed-up.
+
 CPU seconds per step (``time.process_time`` between the trainer's progress callbacks, every thread of
 the process) are printed too: on a machine shared with other work the wall time mostly measures the
 scheduler, while CPU time measures the work.
@@ -61,7 +67,8 @@ def _config(model_dir: str, out: Path, args: argparse.Namespace) -> Any:
     from parley.training.config import TrainRunConfig
 
     return TrainRunConfig.model_validate({
-        "model": {"backend": "hf", "name": model_dir, "batch_size": 64},
+        "model": {"backend": "hf", "name": model_dir, "batch_size": 64,
+                  **({"num_threads": args.threads} if args.threads else {})},
         "protocol": {"name": "svj", "max_rounds": 2},
         "dataset": {"name": "reasoning_gym:basic_arithmetic", "size": args.problems * args.steps, "seed": 11,
                     "options": TASK},
@@ -232,7 +239,8 @@ def _run(side: tuple[Path, list[str]], args: argparse.Namespace, model_dir: str,
     src, extra = side
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--model-dir", model_dir,
            "--steps", str(steps or args.steps), "--problems", str(args.problems), "--group", str(args.group),
-           "--new-tokens", str(args.new_tokens), "--shaping", args.shaping, *extra]
+           "--new-tokens", str(args.new_tokens), "--shaping", args.shaping, *extra,
+           *(["--threads", str(args.threads)] if args.threads else [])]
     if profile:
         cmd.append("--profile")
     env = dict(os.environ, PYTHONPATH=str(src))
@@ -259,6 +267,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--shaping", default="identity")
     parser.add_argument("--old-commit", default=OLD_COMMIT)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="model.num_threads on both sides (default: each side's own default: the old code "
+                             "sets half the cores, the new trainer's compute thread all usable CPUs)")
     parser.add_argument("--no-profile", action="store_true", help="skip the profiled split runs")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
@@ -310,7 +321,8 @@ def main() -> None:
         cpu = {side: statistics.median(_steady(r["cpu_s"]) for r in runs[side]) for side in sides}
         print(f"CPU time per step (all threads of the process; robust to other load on the machine): old "
               f"{cpu['old']:.3f} s, pad {cpu['pad']:.3f} s, new {cpu['new']:.3f} s = {cpu['old'] / cpu['new']:.2f}x "
-              "(median of runs)")
+              f"(median of runs); cores busy on average (CPU / wall): old {cpu['old'] / med['old']:.2f}, new "
+              f"{cpu['new'] / med['new']:.2f}")
         opts = {side: statistics.median(_steady(r["optimisation_s"]) for r in runs[side]) for side in sides}
         print(f"optimisation phase, prefix-shared packing vs padding: {opts['pad'] / opts['new']:.2f}x "
               f"(pad {opts['pad']:.3f} s, new {opts['new']:.3f} s per step)")

@@ -102,7 +102,9 @@ class ModelConfig(StrictModel):
     batch_wait_ms: float = Field(
         default=5.0, ge=0, description="`hf`: how long the micro-batcher waits for more requests to fill a batch.")
     num_threads: int | None = Field(
-        default=None, ge=1, description="`hf` on CPU: torch threads (process-wide); default half the cores.")
+        default=None, ge=1, description="`hf` on CPU: torch intra-op threads; default half the cores for a "
+        "model on its own; for RL training, the threads of its one compute thread, default `OMP_NUM_THREADS` or "
+        "the usable CPUs.")
 
 
 REASK_BY_DEFAULT = ("instruct",)

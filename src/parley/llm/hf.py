@@ -38,7 +38,7 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from typing import Any
 from parley.config.models import ModelConfig
 from parley.llm.base import ChatModel
 from parley.llm.chat_encoding import ChatEncoder
+from parley.llm.compute import ComputeThread
 from parley.llm.errors import LLMError, ProviderError
 from parley.llm.timing import PhaseTimer, maybe
 from parley.llm.types import Completion, Message, SamplingParams, Usage
@@ -94,6 +95,9 @@ class HFChatModel(ChatModel):
             ``False`` runs the model's own forward for every step.
         dispatch_when_idle: start a batch as soon as every event loop with a request in it has run all
             its ready tasks (see the module docstring), instead of waiting ``batch_wait_ms`` more.
+        compute: run the forward passes on this :class:`~parley.llm.compute.ComputeThread` (shared with
+            other models and the trainer's optimisation, so the process has one OpenMP team); ``None``:
+            on the batcher thread (or the synchronous caller's).
 
     ``timer`` (a :class:`~parley.llm.timing.PhaseTimer`, default ``None``) collects the time of prompt
     encoding and of each sampling phase when a benchmark sets it.
@@ -111,6 +115,7 @@ class HFChatModel(ChatModel):
         ignore_eos: bool = False,
         lean: bool = True,
         dispatch_when_idle: bool = False,
+        compute: ComputeThread | None = None,
     ) -> None:
         if getattr(tokenizer, "chat_template", None) is None:
             raise ValueError(f"model {name!r}: the tokenizer has no chat template")
@@ -125,6 +130,7 @@ class HFChatModel(ChatModel):
         self.ignore_eos = ignore_eos
         self.lean = lean
         self.dispatch_when_idle = dispatch_when_idle
+        self.compute = compute
         self._marking: set[int] = set()  # loops with a marker scheduled (touched on their own threads)
         self.timer: PhaseTimer | None = None
         self.max_positions: int | None = getattr(model.config, "max_position_embeddings", None)
@@ -293,9 +299,12 @@ class HFChatModel(ChatModel):
         from parley.llm.sampling import sequence_logprobs
 
         with self._model_lock:
-            return sequence_logprobs(
-                self.model, [(prompt_ids, completion_ids)], temperature, pad_id=self.pad_id
-            )[0]
+            return self._on_compute(sequence_logprobs, self.model, [(prompt_ids, completion_ids)], temperature,
+                                    pad_id=self.pad_id)[0]
+
+    def _on_compute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` on the compute thread when one is set, else here."""
+        return fn(*args, **kwargs) if self.compute is None else self.compute.run(fn, *args, **kwargs)
 
     def _run(
         self, prompts: Sequence[Sequence[int]], params: Sequence[SamplingParams], seeds: Sequence[int]
@@ -304,7 +313,8 @@ class HFChatModel(ChatModel):
 
         started = time.monotonic()
         with self._model_lock:
-            results = generate(
+            results = self._on_compute(
+                generate,
                 self.model,
                 prompts,
                 params,

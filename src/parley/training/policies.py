@@ -25,11 +25,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 from parley.debate.context import Agent, AgentPool
+from parley.llm.compute import ComputeThread
 from parley.llm.hf import HFChatModel
 from parley.llm.types import Completion
 from parley.training.config import TrainConfig
@@ -174,13 +175,24 @@ def _frozen(model: Any) -> Any:
     return model.eval()
 
 
+T = TypeVar("T")
+
+
 class PolicySet:
     """Role -> :class:`Policy` for a protocol's roles."""
 
-    def __init__(self, policies: dict[str, Policy], role_to_policy: dict[str, str], frozen_roles: set[str]):
+    def __init__(self, policies: dict[str, Policy], role_to_policy: dict[str, str], frozen_roles: set[str],
+                 compute: ComputeThread | None = None):
         self.policies = policies
         self.role_to_policy = role_to_policy
         self.frozen_roles = frozen_roles
+        self.compute = compute
+        """Where the samplers' forward passes and the optimisation run (one OpenMP team; see
+        :mod:`parley.llm.compute`); ``None``: on the calling threads."""
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` on the compute thread (inline without one)."""
+        return fn(*args, **kwargs) if self.compute is None else self.compute.run(fn, *args, **kwargs)
 
     @classmethod
     def build(cls, model_dir: Path, roles: list[str], cfg: TrainConfig, *, batch_size: int = 64,
@@ -191,12 +203,19 @@ class PolicySet:
         ``device='auto'`` means CUDA when present. On CUDA a frozen LoRA base is held in bfloat16 where
         supported (peft keeps the adapters in float32); fully fine-tuned weights stay float32 (AdamW on
         bf16 weights loses updates). On CPU everything is float32.
+
+        ``num_threads``: torch intra-op threads of the set's compute thread (default
+        :func:`parley.llm.compute.default_threads`: ``OMP_NUM_THREADS`` or the usable CPUs). Every sampler's
+        batches and the optimisation run there; the calling thread and the samplers' batcher threads are
+        set to one thread, so only the compute thread has an OpenMP team (:mod:`parley.llm.compute`).
         """
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from parley.llm.hf import best_dtype, resolve_device
 
         device = resolve_device(str(device))
+        torch.set_num_threads(1)  # this thread (and threads it starts later) stay out of OpenMP
+        compute = ComputeThread(num_threads)
         dtype = best_dtype(device) if cfg.policy.lora is not None else "float32"
         tokenizer: Any = AutoTokenizer.from_pretrained(model_dir)
         base: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
@@ -218,13 +237,14 @@ class PolicySet:
                 reference = lora_reference if trainable else None
                 sampler: HFChatModel = AdapterChatModel(model, tokenizer, adapter=pid, lock=shared_lock,
                                                         name=f"policy:{pid}", batch_size=batch_size,
-                                                        batch_wait_ms=5.0, num_threads=num_threads,
-                                                        dispatch_when_idle=True)
+                                                        batch_wait_ms=5.0, num_threads=1,
+                                                        dispatch_when_idle=True, compute=compute)
             else:
                 model, adapter, params = (base if i == 0 else copy.deepcopy(base)), None, None
                 reference = _frozen(copy.deepcopy(model)) if trainable and cfg.use_reference else None
                 sampler = HFChatModel(model, tokenizer, name=f"policy:{pid}", batch_size=batch_size,
-                                      batch_wait_ms=5.0, num_threads=num_threads, dispatch_when_idle=True)
+                                      batch_wait_ms=5.0, num_threads=1, dispatch_when_idle=True,
+                                      compute=compute)
             optimizer = scheduler = None
             if trainable:
                 lrs = {lr for r in members if r in cfg.policy.roles and (lr := cfg.policy.roles[r].lr) is not None}
@@ -238,7 +258,7 @@ class PolicySet:
             policies[pid] = Policy(pid, model, optimizer, scheduler, sampler, list(members), reference, adapter,
                                    params)
         role_to_policy = {r: pid for pid, members in groups.items() for r in members}
-        return cls(policies, role_to_policy, frozen)
+        return cls(policies, role_to_policy, frozen, compute)
 
     @property
     def tokenizer(self) -> Any:
@@ -263,7 +283,8 @@ class PolicySet:
         for role, pid in self.role_to_policy.items():
             policy = self.policies[pid]
             if policy.reference is not None:
-                model = HFChatModel(policy.reference, policy.sampler.tokenizer, name=f"reference:{pid}")
+                model = HFChatModel(policy.reference, policy.sampler.tokenizer, name=f"reference:{pid}",
+                                    num_threads=1, compute=self.compute)
             elif not policy.trainable:
                 model = policy.sampler
             else:
@@ -283,6 +304,8 @@ class PolicySet:
     async def aclose(self) -> None:
         for policy in self.policies.values():
             await policy.sampler.aclose()
+        if self.compute is not None:
+            self.compute.close()
 
     def vocab_size(self) -> int:
         """Rows of the input embedding (the largest token id a sample may hold, plus one)."""

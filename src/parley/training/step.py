@@ -55,7 +55,8 @@ def train_step(batch: StepBatch, policies: PolicySet, cfg: TrainConfig, group: G
                                                       group_size=cfg.group_size))
     samples = with_advantages(samples, adv)
     t0 = time.perf_counter()
-    metrics |= optimise(policies, group.shard(samples), cfg, pad_id, dp=group)
+    # On the policies' compute thread, where their samplers' forwards run too (one OpenMP team)
+    metrics |= policies.run(optimise, policies, group.shard(samples), cfg, pad_id, dp=group)
     metrics["time/optimisation_s"] = time.perf_counter() - t0
     metrics["perf/trainer_tokens_per_s"] = sum(len(s.completion_ids) + len(s.context_ids) for s in samples
                                                ) / max(metrics["time/optimisation_s"], 1e-9)
