@@ -5,7 +5,11 @@ Same tiny model (the warm-started embedded model, or ``--random`` for a random-i
 from a parley transcript of each problem), the same number of generations per prompt (G), problems
 per step, max new tokens, temperature 1, learning rate, one optimisation epoch per batch, no KL /
 reference model, token-level (DAPO) loss and group-std advantages on both sides, the same reward
-(final-answer correctness through parley's reward registry), and the same torch thread count.
+(final-answer correctness through parley's reward registry), and the same torch thread count. The
+problems are the warm start's own task (two-digit addition, the demo's), where about half of the groups
+have a reward signal; up to 2026-12-01 21:00 the script used one-digit ``+``/``-`` problems, on which
+today's warm start scores 0, so every group had one reward and parley's zero-advantage skip left out
+all of its optimisation (that run's 4.58x measured that, not a like-for-like step).
 Throughput = completion tokens generated per step / wall time per step, averaged over the steps after
 the first (warm-up). ``--runs`` pairs (default 3) run in one invocation, alternating parley and TRL;
 the printed ratio is the median of the per-pair ratios, with their spread. Target: parley >= 1.5x
@@ -32,8 +36,9 @@ from typing import Any
 
 import torch
 
+from parley.tiny.sft import TINY_DATASET, TINY_TASK
+
 TARGET_RATIO = 1.5
-TASK = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1, "operators": ["+", "-"]}
 
 
 def _model_dir(random_init: bool, tmp: Path) -> Path:
@@ -53,8 +58,8 @@ def _train_config(model_dir: Path, out: Path, args: argparse.Namespace) -> Any:
         "model": {"backend": "hf", "name": str(model_dir), "batch_size": args.problems * args.group,
                   "num_threads": args.threads},
         "protocol": {"name": "single"},
-        "dataset": {"name": "reasoning_gym:basic_arithmetic", "size": args.problems * args.steps, "seed": 7,
-                    "options": TASK},
+        "dataset": {"name": TINY_DATASET, "size": args.problems * args.steps, "seed": 7,
+                    "options": dict(TINY_TASK)},
         "generation": {"max_new_tokens": args.new_tokens, "top_p": 1.0},
         "train": {"steps": args.steps, "problems_per_step": args.problems, "group_size": args.group, "lr": args.lr,
                   "temperature": 1.0, "epochs": 1, "micro_batch_size": args.problems * args.group,
