@@ -57,7 +57,10 @@ def test_default_threads_follow_omp_num_threads(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert default_threads() == 3
     monkeypatch.delenv("OMP_NUM_THREADS")
-    assert default_threads() >= 1
+    cpus = default_threads()
+    assert cpus >= 1
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(cpus * 2))  # more local ranks than CPUs: one thread each
+    assert default_threads() == 1
 
 
 def test_a_model_on_a_compute_thread_samples_the_same_completions(tiny_dir: Path) -> None:

@@ -35,14 +35,17 @@ T = TypeVar("T")
 
 def default_threads() -> int:
     """Intra-op threads for a process's compute thread: ``OMP_NUM_THREADS`` when set (parley's executors
-    set it to a job's CPUs), else the CPUs this process may run on."""
+    set it to a job's CPUs), else the CPUs this process may run on, shared among the data-parallel
+    processes of this machine (``LOCAL_WORLD_SIZE``, as torchrun and Ray Train set it)."""
     value = os.environ.get("OMP_NUM_THREADS", "").strip()
     if value.isdigit() and int(value) > 0:
         return int(value)
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover  (not Linux)
-        return max(1, os.cpu_count() or 1)
+        cpus = os.cpu_count() or 1
+    local = os.environ.get("LOCAL_WORLD_SIZE", "").strip()
+    return max(1, cpus // (int(local) if local.isdigit() and int(local) > 0 else 1))
 
 
 class ComputeThread:
