@@ -89,7 +89,9 @@ class HFChatModel(ChatModel):
         name: reported as ``Completion.model``.
         batch_size: most requests sampled together in one batch.
         batch_wait_ms: how long the worker waits for more requests after the first one arrives.
-        num_threads: ``torch.set_num_threads`` value (process-wide); on CPU defaults to half the cores.
+        num_threads: ``torch.set_num_threads`` value for the constructing thread (and threads started after,
+            such as the batcher); on CPU defaults to half the cores (see :mod:`parley.llm.compute` for why
+            not all of them when two threads compute).
         ignore_eos: never stop on EOS / ``<|end|>`` (benchmarks that need fixed lengths).
         lean: use the lean Llama-family decoder where it applies (:mod:`parley.llm.decoders`);
             ``False`` runs the model's own forward for every step.
