@@ -19,7 +19,7 @@ recent texts (the G rollouts of a problem send the same first prompt G times):
   prompt goes through ``apply_chat_template(tokenize=True)`` unchanged.
 
 Either way the ids are those ``apply_chat_template`` returns (tests/llm/test_chat_encoding.py compares them
-on many conversations for the tiny model, GPT-2's byte-level BPE and SmolLM2's template).
+on many conversations for the tiny model's tokenizer, a ChatML one trained in the test and SmolLM2's).
 """
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ from typing import Any
 from jinja2.exceptions import TemplateError
 
 from parley.llm.types import Message
+
+try:  # transformers 5; 4.x calls it PreTrainedTokenizerFast
+    from transformers.tokenization_utils_tokenizers import TokenizersBackend as _Fast
+except ImportError:  # pragma: no cover  (the lock pins transformers 5)
+    from transformers import PreTrainedTokenizerFast as _Fast
 
 #: Texts whose ids are remembered (least recently used dropped first).
 CACHE_TEXTS = 2048
@@ -51,10 +56,11 @@ class ChatEncoder:
         self.tokenizer = tokenizer
         self.cache_texts = cache_texts
         self._cache: OrderedDict[str, tuple[int, ...]] = OrderedDict()
-        self.direct = self._backend() is not None
-        if self.direct:
+        backend = self._backend()
+        self.direct = backend is not None
+        if backend is not None:
             try:
-                self.direct = self._direct_ids(self.render(_PROBE)) == self._template_ids(_PROBE)
+                self.direct = _ids(backend, self.render(_PROBE)) == self._template_ids(_PROBE)
             except (TemplateError, ValueError, TypeError, KeyError):  # a template rejecting the probe
                 self.direct = False
 
@@ -66,12 +72,13 @@ class ChatEncoder:
 
     def encode(self, messages: Sequence[Message]) -> list[int]:
         """The exact ids fed to the model for ``messages``."""
-        if not self.direct or self._backend() is None:
+        backend = self._backend() if self.direct else None
+        if backend is None:
             return self._template_ids(messages)
         text = self.render(messages)
         ids = self._cache.get(text)
         if ids is None:
-            ids = tuple(self._direct_ids(text))
+            ids = tuple(_ids(backend, text))
             self._cache[text] = ids
             if len(self._cache) > self.cache_texts:
                 self._cache.popitem(last=False)
@@ -84,19 +91,9 @@ class ChatEncoder:
                                                  tokenize=True, return_dict=False)
         return [int(i) for i in ids]
 
-    def _direct_ids(self, text: str) -> list[int]:
-        backend = self._backend()
-        assert backend is not None
-        return list(backend.encode(text, add_special_tokens=False).ids)
-
     def _backend(self) -> Any | None:
         """The Rust tokenizer when encoding with it equals ``tokenizer(text, add_special_tokens=False)``."""
-        try:  # transformers 5; 4.x calls it PreTrainedTokenizerFast
-            from transformers.tokenization_utils_tokenizers import TokenizersBackend as Fast
-        except ImportError:  # pragma: no cover  (the lock pins transformers 5)
-            from transformers import PreTrainedTokenizerFast as Fast
-
-        if not isinstance(self.tokenizer, Fast):
+        if not isinstance(self.tokenizer, _Fast):
             return None
         backend = getattr(self.tokenizer, "_tokenizer", None)
         if backend is None or backend.truncation is not None or backend.padding is not None:
@@ -104,3 +101,7 @@ class ChatEncoder:
         if bool(backend.encode_special_tokens) != bool(getattr(self.tokenizer, "split_special_tokens", False)):
             return None
         return backend
+
+
+def _ids(backend: Any, text: str) -> list[int]:
+    return list(backend.encode(text, add_special_tokens=False).ids)

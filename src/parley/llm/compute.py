@@ -48,6 +48,11 @@ def default_threads() -> int:
     return max(1, cpus // (int(local) if local.isdigit() and int(local) > 0 else 1))
 
 
+def run_on(compute: ComputeThread | None, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` on ``compute``, or right here when it is ``None``."""
+    return fn(*args, **kwargs) if compute is None else compute.run(fn, *args, **kwargs)
+
+
 class ComputeThread:
     """A single worker thread with ``threads`` torch intra-op threads (see the module docstring)."""
 

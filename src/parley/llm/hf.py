@@ -38,7 +38,7 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ from typing import Any
 from parley.config.models import ModelConfig
 from parley.llm.base import ChatModel
 from parley.llm.chat_encoding import ChatEncoder
-from parley.llm.compute import ComputeThread
+from parley.llm.compute import ComputeThread, run_on
 from parley.llm.errors import LLMError, ProviderError
 from parley.llm.timing import PhaseTimer, maybe
 from parley.llm.types import Completion, Message, SamplingParams, Usage
@@ -301,12 +301,8 @@ class HFChatModel(ChatModel):
         from parley.llm.sampling import sequence_logprobs
 
         with self._model_lock:
-            return self._on_compute(sequence_logprobs, self.model, [(prompt_ids, completion_ids)], temperature,
-                                    pad_id=self.pad_id)[0]
-
-    def _on_compute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)`` on the compute thread when one is set, else here."""
-        return fn(*args, **kwargs) if self.compute is None else self.compute.run(fn, *args, **kwargs)
+            return run_on(self.compute, sequence_logprobs, self.model, [(prompt_ids, completion_ids)], temperature,
+                          pad_id=self.pad_id)[0]
 
     def _run(
         self, prompts: Sequence[Sequence[int]], params: Sequence[SamplingParams], seeds: Sequence[int]
@@ -315,7 +311,8 @@ class HFChatModel(ChatModel):
 
         started = time.monotonic()
         with self._model_lock:
-            results = self._on_compute(
+            results = run_on(
+                self.compute,
                 generate,
                 self.model,
                 prompts,

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import torch
 
 from parley.debate.context import Agent, AgentPool
-from parley.llm.compute import ComputeThread
+from parley.llm.compute import ComputeThread, run_on
 from parley.llm.hf import HFChatModel
 from parley.llm.types import Completion
 from parley.training.config import TrainConfig
@@ -192,7 +192,7 @@ class PolicySet:
 
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` on the compute thread (inline without one)."""
-        return fn(*args, **kwargs) if self.compute is None else self.compute.run(fn, *args, **kwargs)
+        return run_on(self.compute, fn, *args, **kwargs)
 
     @classmethod
     def build(cls, model_dir: Path, roles: list[str], cfg: TrainConfig, *, batch_size: int = 64,
