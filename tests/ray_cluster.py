@@ -26,10 +26,14 @@ import psutil
 START_BOUND_S = 120
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports: every socket stays bound until all are chosen (ports picked one at a time
+    and released can repeat: a run saw the same port handed to two Ray components)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
 
 
 @dataclass(frozen=True)
@@ -85,11 +89,11 @@ def local_ray_cluster(num_cpus: int = 2) -> Iterator[RayCluster]:
     """Start a head node on 127.0.0.1 (bounded wait until its job server answers), stop it afterwards."""
     temp_dir = Path(tempfile.mkdtemp(prefix="pray-", dir="/tmp"))  # short: Ray's socket paths are length-limited
     env = ray_env()
-    dashboard = _free_port()
-    ports = {"--port": _free_port(), "--dashboard-port": dashboard, "--dashboard-agent-listen-port": _free_port(),
-             "--dashboard-agent-grpc-port": _free_port(), "--metrics-export-port": _free_port(),
-             "--runtime-env-agent-port": _free_port(), "--node-manager-port": _free_port(),
-             "--object-manager-port": _free_port(), "--ray-client-server-port": _free_port()}
+    names = ("--port", "--dashboard-port", "--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
+             "--metrics-export-port", "--runtime-env-agent-port", "--node-manager-port", "--object-manager-port",
+             "--ray-client-server-port")
+    ports = dict(zip(names, _free_ports(len(names)), strict=True))
+    dashboard = ports["--dashboard-port"]
     cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--node-ip-address=127.0.0.1",
            "--dashboard-host=127.0.0.1", f"--num-cpus={num_cpus}", "--num-gpus=0", f"--temp-dir={temp_dir}",
            "--include-dashboard=true", "--disable-usage-stats",
