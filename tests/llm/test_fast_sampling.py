@@ -130,6 +130,38 @@ def test_prompts_sharing_prefixes_are_prefilled_once_with_the_same_logits(kind: 
             nxt = nxt + 1
 
 
+@pytest.mark.parametrize("share", [False, True])
+@pytest.mark.parametrize("first", ["step", "select"])
+def test_rows_prefilled_in_length_order_come_back_in_the_callers_order(share: bool, first: str,
+                                                                       tiny_dir: Path) -> None:
+    """The lean prefill runs rows shortest first in chunks cut to their own width (a few rows per chunk
+    here), then hands logits and cache rows back in the caller's order, whether a step or a select comes
+    next."""
+    chat = _chat("llama", tiny_dir)
+    system = {"role": "system", "content": "You check arithmetic."}
+    lengths = [9, 0, 14, 3, 3, 21, 1, 6]  # not sorted; two rows of one length
+    prompts = [chat.encode_prompt([system, {"role": "user", "content": "Check: " + "12 + 3 " * k}]) for k in lengths]
+    ids, mask, positions = left_pad(prompts, chat.pad_id, torch.device("cpu"))
+    with torch.inference_mode():
+        lean = LeanDecoder(chat.model, share_min_work=0 if share else float("inf"), prefill_chunk_tokens=96)
+        hf = HFDecoder(chat.model)
+        a, b = lean.prefill(ids, mask, positions, 4), hf.prefill(ids, mask, positions, 4)
+        assert lean._perm is not None  # the rows were reordered
+        assert len(lean._length_chunks(sorted(len(p) for p in prompts))) > 2
+        assert torch.allclose(a, b, atol=1e-5)
+        nxt = positions[:, -1] + 1
+        tok = b.argmax(dim=-1)
+        if first == "select":
+            index = torch.tensor([5, 1, 1, 6, 0])
+            lean.select(index)
+            hf.select(index)
+            tok, nxt = tok[index], nxt[index]
+        for step in range(3):
+            a, b = lean.step(tok, nxt), hf.step(tok, nxt)
+            assert torch.allclose(a, b, atol=1e-5), step
+            tok, nxt = b.argmax(dim=-1), nxt + 1
+
+
 def test_drawing_a_budget_at_once_equals_successive_draws() -> None:
     """The fast path draws ``torch.rand(budget)`` up front; it must equal one draw per token."""
     for n in (1, 17, 64, 1000):

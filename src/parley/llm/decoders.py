@@ -161,8 +161,10 @@ def lean_supported(model: Any, *, training: bool = False) -> bool:
     return all(type(m).__module__.startswith(("transformers.", "torch.nn.")) for m in model.modules())
 
 
-#: Prompt positions per prefill chunk: the prompts are run a few rows at a time so each operator's
-#: activations stay in the core's cache (``benchmarks/prefill.py`` compares chunk sizes; docs/performance.md).
+#: Prompt positions per prefill chunk: the prompts are run a few rows at a time, shortest first, each chunk
+#: cut to its longest row (not the batch's: ~20% fewer positions on the debate step's prompts), so each
+#: operator's activations stay in the core's cache (``benchmarks/prefill.py`` compares chunk sizes;
+#: docs/performance.md).
 PREFILL_CHUNK_TOKENS = 512
 
 
@@ -266,6 +268,7 @@ class LeanDecoder:
         self.valid = torch.zeros(0, 0, dtype=torch.bool)
         self.cos = self.sin = torch.zeros(0)
         self.length = 0  # filled columns of the KV buffer
+        self._perm: torch.Tensor | None = None  # caller row -> buffer row, until the buffer is reordered
 
     def _rms(self, module: Any, x: torch.Tensor) -> torch.Tensor:
         if (x.dtype == torch.float32 and type(module).__name__.endswith("RMSNorm")
@@ -336,6 +339,19 @@ class LeanDecoder:
         step = max(1, self.prefill_chunk_tokens // max(width, 1))
         return [slice(a, min(a + step, rows)) for a in range(0, rows, step)]
 
+    def _length_chunks(self, lengths: Sequence[int]) -> list[tuple[slice, int]]:
+        """Consecutive rows of ascending ``lengths`` as ``(rows, width)`` chunks: each as many rows as fit
+        in :attr:`prefill_chunk_tokens` positions at the chunk's own width (its longest row), at least one."""
+        chunks: list[tuple[slice, int]] = []
+        start = 0
+        while start < len(lengths):
+            end = start + 1
+            while end < len(lengths) and (end + 1 - start) * lengths[end] <= self.prefill_chunk_tokens:
+                end += 1
+            chunks.append((slice(start, end), max(lengths[end - 1], 1)))
+            start = end
+        return chunks
+
     def _queries_mask(self, valid: torch.Tensor, start: int) -> torch.Tensor:
         """``(rows, 1, T, start + T)`` mask of T prompt queries at columns ``start ..``: every valid column
         before them, causal among them; a padding query sees itself (its unused output stays finite)."""
@@ -350,9 +366,17 @@ class LeanDecoder:
                 budget: int) -> torch.Tensor:
         b, width = input_ids.shape
         device = input_ids.device
+        self._perm = None
         lengths = [int(n) for n in mask.sum(dim=1).tolist()]
         prompts = [row[width - n:] for row, n in zip(input_ids.tolist(), lengths, strict=True)]
         shared = _shared_prefixes(prompts, min_saved=self.share_min_work / max(self.decoder_params, 1))
+        # Rows run in ascending order of the length they compute (so each chunk is cut to its own width,
+        # not the longest prompt's), then are put back in the caller's order.
+        order = sorted(range(b), key=lambda r: lengths[r] - shared[r])
+        if order != list(range(b)):
+            prompts = [prompts[r] for r in order]
+            lengths = [lengths[r] for r in order]
+            shared = [shared[r] for r in order]
         prefixes = sorted({tuple(p[:n]) for p, n in zip(prompts, shared, strict=True) if n})
         wp = max((len(pre) for pre in prefixes), default=0)
         ws = max(n - k for n, k in zip(lengths, shared, strict=True))
@@ -383,16 +407,28 @@ class LeanDecoder:
         suf_pos = suf_pos + torch.tensor(shared, dtype=torch.long, device=device)[:, None]
         self.valid[:, wp:wp + ws] = suf_mask.bool()
         logits = []
-        for rows in self._chunks(b, wp + ws):
+        for rows, cw in self._length_chunks([n - k for n, k in zip(lengths, shared, strict=True)]):
+            # The chunk's rows are at most cw long: the suffix columns before their last cw hold only
+            # padding, which is never computed but is read (masked) by later steps, so it is zeroed.
+            start = wp + ws - cw
+            self.cache[rows, :, :, wp:start] = 0
             valid = self.valid[rows, : wp + ws]
-            out = self._run(suf_ids[rows], suf_pos[rows], self.cache[rows], slice(wp, wp + ws),
-                            self._queries_mask(valid, wp), valid[:, None, None, :])
+            out = self._run(suf_ids[rows, ws - cw:], suf_pos[rows, ws - cw:], self.cache[rows], slice(start, wp + ws),
+                            self._queries_mask(valid, start), valid[:, None, None, :])
             assert out is not None
             logits.append(out)
         self.length = wp + ws
-        return logits[0] if len(logits) == 1 else torch.cat(logits)
+        result = logits[0] if len(logits) == 1 else torch.cat(logits)
+        if order != list(range(b)):
+            # Caller row r is buffer row _perm[r]; the buffer is reordered by the next select or step (one
+            # gather, shared with generate's fan-out select where one follows).
+            self._perm = torch.tensor(sorted(range(b), key=order.__getitem__), dtype=torch.long, device=device)
+            result = result[self._perm]
+        return result
 
     def step(self, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        if self._perm is not None:
+            self.select(torch.arange(len(self._perm), device=self._perm.device))
         # One token per row: activations stay 2-D (rows, hidden), the rotary rows are looked up once for
         # every layer, queries / keys / values are views of the projection (no transposes).
         col = self.length
@@ -416,6 +452,8 @@ class LeanDecoder:
         return _mm(self._rms(self.norm, x), *self.head)
 
     def select(self, index: torch.Tensor) -> None:
+        if self._perm is not None:
+            index, self._perm = self._perm[index], None
         # Only the filled columns are copied (the rest is written before it is read).
         kept = torch.empty((len(index), *self.cache.shape[1:]), dtype=self.cache.dtype, device=self.cache.device)
         torch.index_select(self.cache[..., : self.length, :], 0, index, out=kept[..., : self.length, :])
