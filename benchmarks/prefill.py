@@ -10,12 +10,15 @@ the model's chat template, left-padded. Timed alternately in one process, median
 - ``whole``: the same decoder never sharing (each row's prompt computed whole);
 - ``default``: the decoder as ``generate`` builds it (shares when the saved work reaches
   :data:`parley.llm.decoders.SHARE_MIN_WORK`), and then the ``whole`` prefill at several values of
-  :data:`parley.llm.decoders.PREFILL_CHUNK_TOKENS`.
+  :data:`parley.llm.decoders.PREFILL_CHUNK_TOKENS`;
+- ``sorted`` vs ``batch-width``: whole prompts with rows run shortest first in chunks cut to their own
+  longest row (the default) vs chunks of the caller's rows at the batch's width (``sort_rows=False``, the
+  prefill before 2026-12-02), with the positions each computes.
 
 No fixed target: the figures justify the two constants (docs/performance.md records the runs).
 
     .venv/bin/python benchmarks/prefill.py [--model tiny|smollm2|DIR] [--problems 8] [--group 4]
-        [--repeats 5] [--threads 1]
+        [--repeats 5] [--threads 1] [--varied-answers]
 """
 
 from __future__ import annotations
@@ -37,13 +40,16 @@ SYSTEM = ("You are the verifier in a team that solves arithmetic problems. Recom
           "column by column, compare it with the proposed answer, and reply PASS or FAIL with one sentence.")
 
 
-def prompts(tokenizer: Any, problems: int, group: int) -> list[list[int]]:
-    """The verifier prompts of ``problems`` x ``group`` rollouts (see the module docstring)."""
+def prompts(tokenizer: Any, problems: int, group: int, varied: bool = False) -> list[list[int]]:
+    """The verifier prompts of ``problems`` x ``group`` rollouts (see the module docstring); ``varied``: the
+    proposed answers carry 0-3 lines of working, so the prompts' lengths differ as a real step's do."""
     out = []
     for p in range(problems):
         a, b = 17 * p + 23, 29 * p + 48
         for g in range(group):
             user = f"Problem: what is {a} + {b}? Proposed answer: {a + b + g - 1} (tens first, then the units)."
+            if varied:
+                user += "".join(f"\nStep {k + 1}: {a} + {b} = {a + b + k}." for k in range((p + g) % 4))
             messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
             ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False)
             out.append([int(i) for i in ids])
@@ -66,6 +72,8 @@ def main() -> int:
     ap.add_argument("--group", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--varied-answers", action="store_true",
+                    help="proposed answers with 0-3 lines of working (prompts of differing lengths)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -79,7 +87,7 @@ def main() -> int:
     if not decoders.lean_supported(model):
         print(f"error: {args.model}: not a model the lean decoder runs", file=sys.stderr)
         return 2
-    rows = prompts(AutoTokenizer.from_pretrained(path), args.problems, args.group)
+    rows = prompts(AutoTokenizer.from_pretrained(path), args.problems, args.group, args.varied_answers)
     ids, mask, positions = left_pad(rows, 0, torch.device("cpu"))
     shared = decoders._shared_prefixes(rows)
     once = sum(len(pre) for pre in {tuple(r[:n]) for r, n in zip(rows, shared, strict=True) if n})
@@ -107,6 +115,22 @@ def main() -> int:
         print(f"sharing prefixes vs whole prompts: {med['whole'] / med['shared']:.2f}x; the default "
               f"(SHARE_MIN_WORK={decoders.SHARE_MIN_WORK:g}, {params / 1e6:.1f} M decoder parameters) "
               f"{'shares' if default_shares else 'does not share'} here")
+        lengths = [len(r) for r in rows]
+        padded = ids.shape[0] * ids.shape[1]
+        ordered = {"sorted": lambda: decoders.LeanDecoder(model, share_min_work=float("inf")).prefill(
+            ids, mask, positions, 16), "batch-width": lambda: decoders.LeanDecoder(
+            model, share_min_work=float("inf"), sort_rows=False).prefill(ids, mask, positions, 16)}
+        order_times: dict[str, list[float]] = {name: [] for name in ordered}
+        for _ in range(args.repeats):
+            for name, fn in ordered.items():
+                order_times[name].append(_median_ms(fn, 1))
+        om = {name: statistics.median(v) for name, v in order_times.items()}
+        computed = sum(cw * (rs.stop - rs.start) for rs, cw in decoders.LeanDecoder(model)._length_chunks(
+            sorted(lengths)))
+        print(f"whole prompts, rows shortest first in chunks cut to their own width ({computed} positions "
+              f"computed) vs chunks of the batch's width ({padded}): {om['sorted']:.1f} vs {om['batch-width']:.1f} "
+              f"ms per prefill (medians; runs {', '.join(f'{x:.1f}' for x in order_times['sorted'])} vs "
+              f"{', '.join(f'{x:.1f}' for x in order_times['batch-width'])}): {om['batch-width'] / om['sorted']:.2f}x")
         chunks = {size: _median_ms(lambda size=size: decoders.LeanDecoder(
             model, share_min_work=float("inf"), prefill_chunk_tokens=size).prefill(ids, mask, positions, 16),
             args.repeats) for size in (256, 512, 1024, 4096, 1 << 20)}

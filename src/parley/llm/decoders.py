@@ -236,9 +236,10 @@ class LeanDecoder:
     """
 
     def __init__(self, model: Any, *, share_min_work: float = SHARE_MIN_WORK,
-                 prefill_chunk_tokens: int = PREFILL_CHUNK_TOKENS) -> None:
+                 prefill_chunk_tokens: int = PREFILL_CHUNK_TOKENS, sort_rows: bool = True) -> None:
         self.share_min_work = share_min_work
         self.prefill_chunk_tokens = prefill_chunk_tokens
+        self.sort_rows = sort_rows  # False: chunks of the caller's rows at the batch's width (for comparison)
         inner = model.model
         self.embed = inner.embed_tokens
         self.layers = list(inner.layers)
@@ -372,7 +373,7 @@ class LeanDecoder:
         shared = _shared_prefixes(prompts, min_saved=self.share_min_work / max(self.decoder_params, 1))
         # Rows run in ascending order of the length they compute (so each chunk is cut to its own width,
         # not the longest prompt's), then are put back in the caller's order.
-        order = sorted(range(b), key=lambda r: lengths[r] - shared[r])
+        order = sorted(range(b), key=lambda r: lengths[r] - shared[r]) if self.sort_rows else list(range(b))
         if order != list(range(b)):
             prompts = [prompts[r] for r in order]
             lengths = [lengths[r] for r in order]
@@ -407,7 +408,9 @@ class LeanDecoder:
         suf_pos = suf_pos + torch.tensor(shared, dtype=torch.long, device=device)[:, None]
         self.valid[:, wp:wp + ws] = suf_mask.bool()
         logits = []
-        for rows, cw in self._length_chunks([n - k for n, k in zip(lengths, shared, strict=True)]):
+        chunks = (self._length_chunks([n - k for n, k in zip(lengths, shared, strict=True)]) if self.sort_rows
+                  else [(rows, ws) for rows in self._chunks(b, wp + ws)])
+        for rows, cw in chunks:
             # The chunk's rows are at most cw long: the suffix columns before their last cw hold only
             # padding, which is never computed but is read (masked) by later steps, so it is zeroed.
             start = wp + ws - cw
