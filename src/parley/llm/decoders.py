@@ -224,7 +224,9 @@ class LeanDecoder:
     almost half of the prefill's work. Prompt prefixes shared by several rows (a role's system prompt and
     a problem, shared by its G rollouts) are computed once and their keys and values copied to each row
     (:func:`_shared_prefixes`, when the work saved exceeds ``share_min_work``: see
-    :data:`SHARE_MIN_WORK`); the rows' own tokens then attend to them through the validity mask.
+    :data:`SHARE_MIN_WORK`); the rows' own tokens then attend to them through the validity mask. The
+    rows run shortest first, a few per chunk, each chunk only as wide as its longest row (``sort_rows``;
+    ``False`` keeps the caller's order at the batch's width), and come back in the caller's order.
 
     Per token it runs few operators: the rotary cos/sin come from a table made once per call (the
     model's own rotary embedding over every position the call can reach), the rotation is applied to
