@@ -121,7 +121,9 @@ def test_injection_strings_are_wrong_and_execute_nothing(
     math_verifier: MathVerifier, tmp_path: Path, template: str
 ) -> None:
     marker = tmp_path / "pwned"
-    result = math_verifier.verify("5", template.replace("{marker}", str(marker)))
+    # The gold is a fraction no number of the temp path can equal: with gold "5", a run whose base temp
+    # directory was pytest-5 extracted that 5 from the marker path and scored the injection correct.
+    result = math_verifier.verify("7/11", template.replace("{marker}", str(marker)))
     assert result.correct is False
     assert result.score == 0.0
     assert not marker.exists()
