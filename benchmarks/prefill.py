@@ -65,6 +65,15 @@ def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times) * 1e3
 
 
+def _alternate(sides: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
+    """Milliseconds of each side's call, ``repeats`` rounds with the sides alternating."""
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(repeats):
+        for name, fn in sides.items():
+            times[name].append(_median_ms(fn, 1))
+    return times
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="tiny", help="tiny, smollm2, or a checkpoint directory")
@@ -103,10 +112,7 @@ def main() -> int:
     with torch.inference_mode():
         for fn in sides.values():
             fn()  # warm-up
-        times: dict[str, list[float]] = {name: [] for name in sides}
-        for _ in range(args.repeats):
-            for name, fn in sides.items():
-                times[name].append(_median_ms(fn, 1))
+        times = _alternate(sides, args.repeats)
         med = {name: statistics.median(v) for name, v in times.items()}
         for name, v in times.items():
             print(f"  {name:>7}: {med[name]:8.1f} ms per prefill (median; runs {', '.join(f'{x:.1f}' for x in v)})")
@@ -120,10 +126,7 @@ def main() -> int:
         ordered = {"sorted": lambda: decoders.LeanDecoder(model, share_min_work=float("inf")).prefill(
             ids, mask, positions, 16), "batch-width": lambda: decoders.LeanDecoder(
             model, share_min_work=float("inf"), sort_rows=False).prefill(ids, mask, positions, 16)}
-        order_times: dict[str, list[float]] = {name: [] for name in ordered}
-        for _ in range(args.repeats):
-            for name, fn in ordered.items():
-                order_times[name].append(_median_ms(fn, 1))
+        order_times = _alternate(ordered, args.repeats)
         om = {name: statistics.median(v) for name, v in order_times.items()}
         computed = sum(cw * (rs.stop - rs.start) for rs, cw in decoders.LeanDecoder(model)._length_chunks(
             sorted(lengths)))

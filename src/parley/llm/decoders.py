@@ -376,7 +376,8 @@ class LeanDecoder:
         # Rows run in ascending order of the length they compute (so each chunk is cut to its own width,
         # not the longest prompt's), then are put back in the caller's order.
         order = sorted(range(b), key=lambda r: lengths[r] - shared[r]) if self.sort_rows else list(range(b))
-        if order != list(range(b)):
+        reordered = order != list(range(b))
+        if reordered:
             prompts = [prompts[r] for r in order]
             lengths = [lengths[r] for r in order]
             shared = [shared[r] for r in order]
@@ -424,7 +425,7 @@ class LeanDecoder:
             logits.append(out)
         self.length = wp + ws
         result = logits[0] if len(logits) == 1 else torch.cat(logits)
-        if order != list(range(b)):
+        if reordered:
             # Caller row r is buffer row _perm[r]; the buffer is reordered by the next select or step (one
             # gather, shared with generate's fan-out select where one follows).
             self._perm = torch.tensor(sorted(range(b), key=order.__getitem__), dtype=torch.long, device=device)
