@@ -24,7 +24,10 @@ The CPU-time line (and its "cores busy" figure) shows the work per core beside t
 
 CPU seconds per step (``time.process_time`` between the trainer's progress callbacks, every thread of
 the process) are printed too: on a machine shared with other work the wall time mostly measures the
-scheduler, while CPU time measures the work.
+scheduler, while CPU time measures the work. So is the time each run spent in full (generation-2) garbage
+collections during the measured steps (``gc.callbacks``): one such collection of the process's ~500,000
+set-up objects takes ~0.19 s, a large share of a few-step window; the new trainer freezes its set-up
+heap (see ``parley.training.trainer``), the old one did not.
 
 Then profiled runs of each side (cProfile in every thread, timing CPU time per thread so a thread
 waiting for the GIL, a lock or a subprocess is not charged; plus global forward hooks that time each
@@ -130,6 +133,7 @@ def _cum(stats: Any, path_part: str, name: str) -> float:
 def worker(args: argparse.Namespace) -> None:
     """One training run in this process; prints a JSON line with step times (and the split if profiled)."""
     import cProfile
+    import gc
     import pstats
     import threading
 
@@ -152,19 +156,34 @@ def worker(args: argparse.Namespace) -> None:
         profiles.append(main)
         main.enable()
     cpu_marks = [time.process_time()]
+    gc_marks = [0.0]  # seconds in full (generation-2) garbage collections, cumulative at each step's end
+    gc_clock: dict[str, float] = {"total": 0.0, "start": 0.0}
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            gc_clock["start"] = time.perf_counter()
+        else:
+            gc_clock["total"] += time.perf_counter() - gc_clock["start"]
+
+    gc.callbacks.append(on_gc)
 
     def progress(step: int, metrics: dict[str, float]) -> None:
         if step > 0:
             cpu_marks.append(time.process_time())
+            gc_marks.append(gc_clock["total"])
 
     t0 = time.perf_counter()
     train(cfg, progress=progress)
     wall = time.perf_counter() - t0
+    gc.callbacks.remove(on_gc)
     rows = [json.loads(line) for line in (out / "run" / "metrics.jsonl").read_text().splitlines()]
     rows = [r for r in rows if "time/step_s" in r]
     result: dict[str, Any] = {"step_s": [r["time/step_s"] for r in rows], "wall_s": wall,
                               "turns": sum(r.get("samples", 0.0) for r in rows),
                               "cpu_s": [b - a for a, b in itertools.pairwise(cpu_marks)],
+                              "gc_s": [b - a for a, b in itertools.pairwise(gc_marks)],
                               "generation_s": [r["time/generation_s"] for r in rows],
                               "verification_s": [r.get("time/verification_s", 0.0) for r in rows],
                               "gen_tokens": [sum(v for k, v in r.items() if k.startswith("generated_tokens/"))
@@ -323,6 +342,9 @@ def main() -> None:
               f"{cpu['old']:.3f} s, pad {cpu['pad']:.3f} s, new {cpu['new']:.3f} s = {cpu['old'] / cpu['new']:.2f}x "
               f"(median of runs); cores busy on average (CPU / wall): old {cpu['old'] / med['old']:.2f}, new "
               f"{cpu['new'] / med['new']:.2f}")
+        gcs = {side: [sum(r["gc_s"][1:]) for r in runs[side]] for side in sides}
+        print("full garbage collections in the measured steps (seconds per run, all measured steps): " + "; ".join(
+            f"{side} {', '.join(f'{g:.3f}' for g in gcs[side])}" for side in sides))
         opts = {side: statistics.median(_steady(r["optimisation_s"]) for r in runs[side]) for side in sides}
         print(f"optimisation phase, prefix-shared packing vs padding: {opts['pad'] / opts['new']:.2f}x "
               f"(pad {opts['pad']:.3f} s, new {opts['new']:.3f} s per step)")

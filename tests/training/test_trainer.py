@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ from parley.config import ConfigError, load_config
 from parley.tracking import read_metrics
 from parley.training.checkpoint import CheckpointError, checkpoint_dirs
 from parley.training.config import TrainRunConfig
-from parley.training.trainer import TrainingError, train
+from parley.training.trainer import TrainingError, frozen_heap, train
 from tests.training.tiny_rl_support import small_tiny_model, train_overrides
 
 COMPARED = ("reward/mean", "reward/solver", "policy_loss/solver", "policy_loss/verifier", "advantage_std/solver",
@@ -28,7 +29,10 @@ def _cfg(out: Path, **extra: object) -> TrainRunConfig:
 
 
 def test_training_run_writes_metrics_checkpoints_eval_and_final_model(tmp_path: Path) -> None:
-    result = train(_cfg(tmp_path / "run"))
+    frozen: dict[int, int] = {}
+    result = train(_cfg(tmp_path / "run"), progress=lambda step, _: frozen.setdefault(step, gc.get_freeze_count()))
+    # The loop's steps run with the set-up heap frozen (trainer.frozen_heap); it is unfrozen afterwards.
+    assert frozen[0] == 0 and min(frozen[s] for s in (1, 2, 3)) > 0 and gc.get_freeze_count() == 0
     records = read_metrics(tmp_path / "run")
     assert [r["step"] for r in records] == [0, 1, 2, 3]  # step 0: the warm start's held-out evaluation
     assert "eval/accuracy/single" in records[0] and "reward/mean" not in records[0]
@@ -105,3 +109,22 @@ def test_corrupted_checkpoint_is_named(tmp_path: Path) -> None:
 def test_invalid_combinations_fail_at_validation(tmp_path: Path, override: dict[str, object], field: str) -> None:
     with pytest.raises(ConfigError, match=field):
         load_config(None, train_overrides(Path("unused"), tmp_path, **override), model=TrainRunConfig)
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.other: _Node | None = None
+
+
+def test_frozen_heap_collects_set_up_garbage_then_freezes_and_unfreezes() -> None:
+    import weakref
+
+    a, b = _Node(), _Node()
+    a.other, b.other = b, a  # a reference cycle: only the cyclic collector frees it
+    gone = weakref.ref(a)
+    del a, b
+    before = gc.get_freeze_count()
+    with frozen_heap():
+        assert gone() is None  # collected before freezing, not frozen forever
+        assert gc.get_freeze_count() > before
+    assert gc.get_freeze_count() == 0
