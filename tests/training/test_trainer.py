@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -117,8 +118,6 @@ class _Node:
 
 
 def test_frozen_heap_collects_set_up_garbage_then_freezes_and_unfreezes() -> None:
-    import weakref
-
     a, b = _Node(), _Node()
     a.other, b.other = b, a  # a reference cycle: only the cyclic collector frees it
     gone = weakref.ref(a)

@@ -147,13 +147,14 @@ def frozen_heap() -> Iterator[None]:
 
     By the training loop the process holds ~500,000 GC-tracked objects (torch, transformers, the
     tokenizer, the dataset), almost all alive until it exits. CPython's full (generation-2) collection
-    walks all of them: on the tiny model's debate step (benchmarks/rl_step_split.py, 2026-12-02) one took
-    0.17-0.20 s, most of a 0.21 s step, and the first came two steps into the loop (the set-up's survivors
-    trip its threshold). :func:`gc.freeze` moves them to the permanent generation, so the loop's
-    collections walk only what the loop made. The collection before it frees the set-up's garbage (a
-    frozen garbage cycle would stay until :func:`gc.unfreeze`); the heap is unfrozen on the way out, so
-    a caller's process is left as it was. Reference counting, which frees almost everything, is
-    untouched: only cycles among frozen objects wait.
+    walks all of them: in probe runs of the trainer on ``benchmarks/rl_step_split.py``'s config
+    (2026-12-02, one core) one took 0.17-0.21 s, most of a 0.21-0.25 s step, two steps into the loop
+    (the set-up's survivors trip its threshold; docs/performance.md, sixth round). :func:`gc.freeze`
+    moves them to the permanent generation, so the loop's collections walk only what the loop made.
+    The collection before it frees the set-up's garbage (a frozen garbage cycle would stay until
+    :func:`gc.unfreeze`); the heap is unfrozen on the way out, so a caller's process is left as it was.
+    Reference counting, which frees almost everything, is untouched: only cycles among frozen objects
+    wait.
     """
     gc.collect()
     gc.freeze()
